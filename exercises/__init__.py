@@ -1,0 +1,1 @@
+"""The exercises: fill in the stubs, then run pytest exercises/stepNN to see your points."""

@@ -1,0 +1,280 @@
+"""The one seam between a grading suite and the code it grades.
+
+Tests never import student modules. They ask the ``student`` fixture, which hands out
+``student.<module>`` (a module of the step under test) and ``student.probe(fn, ...)``.
+Two backends sit behind it and the tests cannot tell them apart:
+
+* ``Sandbox`` (the default): student code runs in a worker process (``grader.worker``).
+  Only data comes back; other objects become ``Remote`` proxies whose attribute reads and
+  calls are forwarded. Each call has a time limit; the worker has a memory limit.
+* ``InProcess`` (``--in-process``): the modules are imported right here, for students who
+  want ``breakpoint()`` and plain tracebacks.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from grader.wire import HandleRef, ModuleRef, dump_request, load_reply
+
+WORKER_START_TIMEOUT_S = 120
+
+
+class StudentError(Exception):
+    """Student code failed in the worker: raised, timed out, or killed the worker."""
+
+    def __init__(self, message: str, info: dict | None = None):
+        super().__init__(message)
+        self.info = info or {}
+
+
+class NotImplementedYet(StudentError, NotImplementedError):
+    """The student's code raised NotImplementedError: the stub has not been filled in."""
+
+
+class StudentTimeout(StudentError):
+    pass
+
+
+class WorkerCrashed(StudentError):
+    pass
+
+
+_error_classes: dict[str, type] = {}
+
+
+def student_exception(info: dict, label: str) -> StudentError:
+    """Rebuild an exception raised in the worker as one the test can catch by its builtin type.
+
+    A student's ``ValueError`` arrives as a class deriving from both ``StudentError`` and
+    ``ValueError``, so ``pytest.raises(ValueError)`` works in either backend.
+    """
+    name = info["type"]
+    where = f" at {info['where']}" if info.get("where") else ""
+    message = f"your `{label}` raised {name}{where}: {info['message']}"
+    if name == "NotImplementedError":
+        function = info.get("function") or label
+        return NotImplementedYet(f"not implemented yet: `{function}`{where}", info)
+    if name not in _error_classes:
+        base = getattr(builtins, name, None)
+        cls = StudentError
+        if isinstance(base, type) and issubclass(base, Exception):
+            try:
+                cls = type(f"Student{name}", (StudentError, base), {})
+            except TypeError:  # a builtin whose instance layout cannot be mixed in
+                cls = StudentError
+        _error_classes[name] = cls
+    return _error_classes[name](message, info)
+
+
+def describe_not_implemented(exc: BaseException, root: Path) -> str | None:
+    """For an in-process NotImplementedError, say which student function raised it."""
+    if not isinstance(exc, NotImplementedError):
+        return None
+    if isinstance(exc, NotImplementedYet):
+        return str(exc)
+    tb, where, function = exc.__traceback__, "", "?"
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(str(root)):
+            where = f" at {os.path.relpath(filename, root.parent)}:{tb.tb_lineno}"
+            function = getattr(tb.tb_frame.f_code, "co_qualname", tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    return f"not implemented yet: `{function}`{where}"
+
+
+class Remote:
+    """A stand-in for an object that lives in the worker."""
+
+    __slots__ = ("_sandbox", "_ref", "_label", "_generation")
+
+    def __init__(self, sandbox: "Sandbox", ref, label: str):
+        object.__setattr__(self, "_sandbox", sandbox)
+        object.__setattr__(self, "_ref", ref)
+        object.__setattr__(self, "_label", label)
+        object.__setattr__(self, "_generation", sandbox.generation)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self._sandbox.request(("getattr", self, name), f"{self._label}.{name}")
+
+    def __call__(self, *args, **kwargs) -> Any:
+        return self._sandbox.request(("call", self, args, kwargs), self._label)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("objects from student code are read-only in the grader; use a probe")
+
+    def __repr__(self) -> str:
+        return f"<{self._label} in the worker>"
+
+
+class Sandbox:
+    """Runs student code in a worker process and forwards requests to it."""
+
+    def __init__(self, root: Path, memory_mb: int = 6144, timeout_s: float = 10.0):
+        self.root = root
+        self.memory_mb = memory_mb
+        self.timeout_s = timeout_s
+        self.generation = 0
+        self.process: subprocess.Popen | None = None
+        self.connection = None
+        self.ready = False
+        self.imported: set[tuple[str, str]] = set()
+
+    # -- the worker's life ------------------------------------------------------
+    def start(self) -> None:
+        """Start a worker now; it imports torch while pytest collects the tests."""
+        if self.process is not None:
+            return
+        parent_end, child_end = multiprocessing.Pipe(duplex=True)
+        env = dict(os.environ)
+        grader_home = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (grader_home, env.get("PYTHONPATH")) if p)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "grader.worker", str(child_end.fileno()), str(self.root), str(self.memory_mb)],
+            pass_fds=(child_end.fileno(),), env=env, stdin=subprocess.DEVNULL,
+        )
+        child_end.close()
+        self.connection = parent_end
+        self.generation += 1
+        self.ready = False
+        self.imported.clear()
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        try:
+            self.connection.close()
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait()
+            self.process = None
+            self.connection = None
+
+    def _receive(self, timeout: float, what: str) -> dict:
+        if not self.connection.poll(timeout):
+            self.stop()
+            raise StudentTimeout(f"timed out after {timeout:g} s in `{what}`")
+        try:
+            return load_reply(self.connection.recv_bytes())
+        except (EOFError, OSError):
+            code = self.process.wait()
+            self.process = None
+            self.connection = None
+            raise WorkerCrashed(f"the worker exited with code {code} during {what}") from None
+
+    def _ensure_ready(self) -> None:
+        self.start()
+        if not self.ready:
+            reply = self._receive(WORKER_START_TIMEOUT_S, "the worker's start")
+            if reply.get("ok") != "ready":
+                raise WorkerCrashed(f"the worker failed to start: {reply}")
+            self.ready = True
+
+    # -- requests ---------------------------------------------------------------
+    def _outgoing(self, value: Any) -> Any:
+        if isinstance(value, Remote):
+            if value._generation != self.generation:
+                raise StudentError(f"{value._label} is gone: the worker was restarted after a timeout or crash")
+            return value._ref
+        if isinstance(value, list):
+            return [self._outgoing(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self._outgoing(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self._outgoing(v) for k, v in value.items()}
+        return value
+
+    def _incoming(self, value: Any, label: str) -> Any:
+        if isinstance(value, HandleRef):
+            return Remote(self, value, label if value.is_callable else f"{value.type_name} object")
+        if isinstance(value, list):
+            return [self._incoming(v, label) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self._incoming(v, label) for v in value)
+        if isinstance(value, dict):
+            return {k: self._incoming(v, label) for k, v in value.items()}
+        return value
+
+    def request(self, request: tuple, label: str, timeout: float | None = None) -> Any:
+        self._ensure_ready()
+        payload = dump_request(self._outgoing(request))
+        self.connection.send_bytes(payload)
+        reply = self._receive(self.timeout_s if timeout is None else timeout, label)
+        if "error" in reply:
+            raise student_exception(reply["error"], label)
+        return self._incoming(reply["ok"], label)
+
+    def module(self, step: str, name: str) -> Remote:
+        ref = ModuleRef(step, name)
+        if (step, name) not in self.imported:
+            self.request(("import", ref), f"import of {step}/{name}.py")
+            self.imported.add((step, name))
+        return Remote(self, ref, name)
+
+    def probe(self, function: Callable, args: tuple, kwargs: dict) -> Any:
+        path = sys.modules[function.__module__].__file__
+        return self.request(("probe", path, function.__qualname__, args, kwargs), f"probe {function.__name__}")
+
+    def reset(self) -> None:
+        """Forget the objects of the test that just ended (a dead worker is simply left dead)."""
+        if self.process is not None and self.ready:
+            try:
+                self.request(("reset",), "reset")
+            except StudentError:
+                pass
+
+
+class InProcess:
+    """Imports student modules into this process: plain tracebacks, ``breakpoint()`` works."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.timeout_s = None
+
+    def start(self) -> None:
+        if str(self.root.parent) not in sys.path:
+            sys.path.insert(0, str(self.root.parent))
+
+    def module(self, step: str, name: str):
+        self.start()
+        return importlib.import_module(f"{self.root.name}.{step}.{name}")
+
+    def probe(self, function: Callable, args: tuple, kwargs: dict) -> Any:
+        return function(*args, **kwargs)
+
+    def stop(self) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+
+class StudentCode:
+    """What a test receives as ``student``: the modules of one step, and probes.
+
+    ``student.bigram`` is the module ``stepNN/bigram.py`` of the code being graded;
+    ``student.probe(fn, obj, ...)`` runs the trusted function ``fn`` (defined in the test
+    file) next to the student's objects and returns what it returns, as data.
+    """
+
+    def __init__(self, backend, step: str):
+        self._backend = backend
+        self._step = step
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self._backend.module(self._step, name)
+
+    def probe(self, function: Callable, *args, **kwargs) -> Any:
+        return self._backend.probe(function, args, kwargs)

