@@ -67,12 +67,12 @@ def solution_blocks(source: str) -> list[str]:
 
 
 def stub_pairs(repo: Path) -> list[tuple[Path, Path]]:
-    """(solution module, stub module) for every module that has solution blocks."""
-    pairs = []
-    for solution in sorted((repo / "solutions").glob("step*/*.py")):
-        if BEGIN in solution.read_text():
-            pairs.append((solution, repo / "exercises" / solution.parent.name / solution.name))
-    return pairs
+    """(solution module, stub module) for every module of every step.
+
+    A module without solution blocks (a given helper, a package's __init__) is copied as is.
+    """
+    return [(solution, repo / "exercises" / solution.parent.name / solution.name)
+            for solution in sorted((repo / "solutions").glob("step*/*.py"))]
 
 
 def write_stubs(repo: Path) -> list[Path]:

@@ -1,0 +1,1 @@
+"""Course material that is not a step module: corpora, the demo."""

@@ -1,0 +1,164 @@
+"""Grading suite for step 01b: byte-level BPE (``bpe.py``).
+
+Your merges are compared with a slow reference written straight from the definition
+(below): count every pair, take the most frequent (ties: the smallest pair), replace it
+everywhere, repeat. Inputs are random text drawn from this test's seed, so a solution
+that only handles the examples here will not pass when graded with another seed.
+"""
+
+import random
+from collections import Counter
+
+from grader import hint, points
+
+# A small alphabet with accents and emoji: short texts then have many repeated pairs.
+ALPHABET = ["a", "b", "c", "d", " ", "é", "ü", "🙂", "日"]
+
+
+def random_text(rng: random.Random, length: int) -> str:
+    return "".join(rng.choice(ALPHABET) for _ in range(length))
+
+
+# --- the definition, slow and simple --------------------------------------------------
+
+def reference_merge(ids, pair, new_id):
+    out, i = [], 0
+    while i < len(ids):
+        if ids[i:i + 2] == list(pair):
+            out.append(new_id)
+            i += 2
+        else:
+            out.append(ids[i])
+            i += 1
+    return out
+
+
+def reference_learn(chunks: dict, num_merges: int) -> list:
+    pieces = [(list(chunk), count) for chunk, count in chunks.items()]
+    merges = []
+    for new_id in range(256, 256 + num_merges):
+        counts = Counter()
+        for piece, count in pieces:
+            for pair in zip(piece, piece[1:]):
+                counts[pair] += count
+        if not counts:
+            break
+        best = min(counts, key=lambda pair: (-counts[pair], pair))
+        merges.append(best)
+        pieces = [(reference_merge(piece, best, new_id), count) for piece, count in pieces]
+    return merges
+
+
+def reference_encode(data: bytes, merges) -> list:
+    ids = list(data)
+    for i, pair in enumerate(merges):  # replaying merges in order = lowest rank first
+        ids = reference_merge(ids, pair, 256 + i)
+    return ids
+
+
+def as_pairs(merges):
+    return [tuple(pair) for pair in merges]
+
+
+# --- the building blocks ----------------------------------------------------------------
+
+@points(2, hint="count every adjacent pair (ids[i], ids[i+1]), including overlapping ones")
+def test_pair_counts(student, seed):
+    rng = random.Random(seed)
+    ids = [rng.randrange(5) for _ in range(60)]
+    assert student.bpe.pair_counts([1, 2, 1, 2]) == {(1, 2): 2, (2, 1): 1}
+    assert student.bpe.pair_counts(ids) == dict(Counter(zip(ids, ids[1:])))
+    assert student.bpe.pair_counts([3]) == {}
+
+
+@points(2, hint="after merging a pair, skip both of its ids: occurrences cannot overlap ([7, 7, 7] -> [Z, 7])")
+def test_merge_pair(student, seed):
+    assert student.bpe.merge_pair([7, 7, 7], (7, 7), 300) == [300, 7]
+    assert student.bpe.merge_pair([1, 2, 3, 1, 2], (1, 2), 256) == [256, 3, 256]
+    rng = random.Random(seed)
+    for _ in range(20):
+        ids = [rng.randrange(3) for _ in range(30)]
+        pair = (rng.randrange(3), rng.randrange(3))
+        assert student.bpe.merge_pair(ids, pair, 99) == reference_merge(ids, pair, 99)
+
+
+@points(2, hint="ties between equally frequent pairs go to the smallest pair (a, b): compare a first, then b")
+def test_most_frequent_pair_and_ties(student):
+    assert student.bpe.most_frequent_pair({(5, 1): 2, (0, 9): 7, (3, 3): 1}) == (0, 9)
+    assert student.bpe.most_frequent_pair({(256, 97): 2, (97, 98): 2, (98, 99): 1}) == (97, 98)
+    assert student.bpe.most_frequent_pair({(4, 9): 3, (4, 2): 3, (7, 0): 3}) == (4, 2)
+
+
+# --- training ------------------------------------------------------------------------------
+
+@points(2, hint="the classic example: (a, a) -> 256, then the tie between (256, a) and (a, b) goes to "
+                "the smaller pair (a, b) -> 257, then (256, 257)")
+def test_classic_aaabdaaabac(student):
+    merges = student.bpe.train("aaabdaaabac", 259)
+    a, b = ord("a"), ord("b")
+    assert as_pairs(merges) == [(a, a), (a, b), (256, 257)]
+
+
+@points(3, hint="each round merges the most frequent pair of the CURRENT ids (recount after every merge), "
+                "ties to the smallest pair")
+def test_train_matches_definition(student, seed):
+    rng = random.Random(seed)
+    for _ in range(3):
+        text = random_text(rng, 120)
+        expected = reference_learn({text.encode("utf-8"): 1}, 30)
+        assert as_pairs(student.bpe.train(text, 256 + 30)) == expected
+
+
+@points(2, hint="a chunk that occurs n times counts n times, and pairs are counted inside a chunk only")
+def test_learn_merges_weighs_chunks(student, seed):
+    rng = random.Random(seed)
+    chunks = {random_text(rng, rng.randrange(2, 8)).encode("utf-8"): rng.randrange(1, 6) for _ in range(25)}
+    assert as_pairs(student.bpe.learn_merges(chunks, 20)) == reference_learn(chunks, 20)
+
+
+@points(1, hint="learn exactly num_merges merges, stopping early only when no pair is left")
+def test_number_of_merges(student):
+    assert len(student.bpe.learn_merges({b"abcabcabd": 1}, 4)) == 4
+    # "xy" can be merged once; after that no pair is left anywhere.
+    assert as_pairs(student.bpe.learn_merges({b"xy": 3}, 5)) == [(ord("x"), ord("y"))]
+
+
+# --- the tokenizer ----------------------------------------------------------------------------
+
+@points(2, hint="the bytes of merged id 256 + i are the bytes of its first part followed by those of its second")
+def test_vocabulary_from_merges(student):
+    a, b, c = ord("a"), ord("b"), ord("c")
+    tokenizer = student.bpe.BPETokenizer([(a, b), (256, c), (c, 257)])
+    assert tokenizer.vocab_size == 259
+    assert tokenizer.decode([256]) == "ab"
+    assert tokenizer.decode([257]) == "abc"
+    assert tokenizer.decode([258, 97]) == "cabca"
+
+
+@points(3, hint="merges are applied in the order learned (lowest merge index first), not by frequency at encode time")
+def test_encode_applies_merges_in_learned_order(student, seed):
+    a, b, c = ord("a"), ord("b"), ord("c")
+    # "bc" was learned before "ab", although "ab" is more frequent in the text below.
+    merges = [(b, c), (a, b)]
+    tokenizer = student.bpe.BPETokenizer(merges)
+    assert tokenizer.encode("abcabab") == [a, 256, 257, 257]
+    rng = random.Random(seed)
+    trained = reference_learn({random_text(rng, 200).encode(): 1}, 25)
+    tokenizer = student.bpe.BPETokenizer(trained)
+    for _ in range(5):
+        text = random_text(rng, 60)
+        assert tokenizer.encode(text) == reference_encode(text.encode(), trained)
+
+
+@points(3, hint="decode joins the bytes of all ids first, then decodes UTF-8 once with errors='replace': "
+                "one token can hold part of a character")
+def test_round_trip_any_unicode(student, seed):
+    rng = random.Random(seed)
+    merges = reference_learn({random_text(rng, 300).encode(): 1}, 40)
+    tokenizer = student.bpe.BPETokenizer(merges)
+    unseen = "Ωmega ñ 🚀🚀 こんにちは \t\n end"  # none of these characters was in training
+    for text in [unseen, random_text(rng, 80), ""]:
+        assert tokenizer.decode(tokenizer.encode(text)) == text
+    with hint("a lone byte of a multi-byte character decodes to the replacement character U+FFFD"):
+        first_byte_of_emoji = "🙂".encode()[0]
+        assert tokenizer.decode([first_byte_of_emoji]) == "\ufffd"

@@ -1,0 +1,117 @@
+"""Grading suite for step 01c: regex pre-tokenization and rank tables (``regex_bpe.py``).
+
+The last tests load GPT-4's real rank table (cl100k_base, shipped by the package
+``bpe-openai``) and compare your ``RankTokenizer`` with OpenAI's ``tiktoken`` built from
+the same table: your ids must be exactly theirs.
+"""
+
+import random
+from collections import Counter
+
+import regex
+
+from course.data import cl100k_ranks_path
+from grader import hint, points
+
+from .test_bpe import random_text, reference_encode, reference_learn
+
+GPT4_SPLIT_PATTERN = (
+    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+    r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+)
+
+# Text that exercises every branch of the split pattern.
+VARIED_TEXTS = [
+    "Hello world! It's 2024, and we've 1234567 reasons.",
+    "  leading spaces,   runs   of   spaces\tand\ttabs  \n\n\nnew lines\r\n",
+    "Café déjà vu, naïve señor. Ünïcödé: ÅÄÖ åäö ß",
+    "emoji 🙂👍🏽 👩‍💻 flags 🇫🇷 and CJK 日本語のテキスト 中文 한국어",
+    "def f(x):\n    return {'a': x**2, \"b\": [1, 2, 3]}  # code\n",
+    "I'LL SHOUT, you'd whisper; they're here... 3.14159 $100 @user #tag",
+]
+
+
+def words_text(rng: random.Random, n_words: int) -> str:
+    words = ["the", "cat", "sat", "on", "mat", "and", "dog", "ran", "déjà", "vu", "🙂"]
+    return " ".join(rng.choice(words) for _ in range(n_words)) + "."
+
+
+# --- splitting ---------------------------------------------------------------------------------
+
+@points(2, hint="split with regex.findall and the GPT-4 pattern (the `regex` module: `re` has no \\p{L})")
+def test_split_chunks(student):
+    for text in VARIED_TEXTS:
+        chunks = student.regex_bpe.split_chunks(text)
+        assert chunks == regex.findall(GPT4_SPLIT_PATTERN, text)
+        assert "".join(chunks) == text
+
+
+# --- training and encoding inside chunks -----------------------------------------------------------
+
+@points(3, hint="merges never cross chunk boundaries: count pairs inside each regex chunk, "
+                "and count a repeated chunk once per occurrence")
+def test_train_never_merges_across_chunks(student, seed):
+    rng = random.Random(seed)
+    text = words_text(rng, 150)
+    chunk_counts = Counter(chunk.encode() for chunk in regex.findall(GPT4_SPLIT_PATTERN, text))
+    expected = reference_learn(dict(chunk_counts), 30)
+    merges = [tuple(pair) for pair in student.regex_bpe.train_regex(text, 256 + 30)]
+    assert merges == expected
+
+
+@points(2, hint="encode each regex chunk on its own with encode_bytes, then concatenate the ids")
+def test_encode_chunk_by_chunk(student, seed):
+    rng = random.Random(seed)
+    training = words_text(rng, 200)
+    merges = reference_learn(dict(Counter(c.encode() for c in regex.findall(GPT4_SPLIT_PATTERN, training))), 40)
+    tokenizer = student.regex_bpe.RegexBPETokenizer(merges)
+    for text in [words_text(rng, 20), VARIED_TEXTS[0]]:
+        expected = [i for chunk in regex.findall(GPT4_SPLIT_PATTERN, text) for i in reference_encode(chunk.encode(), merges)]
+        assert tokenizer.encode(text) == expected
+        assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+# --- rank tables ----------------------------------------------------------------------------------------
+
+def ranks_from_merges(merges) -> dict:
+    """A rank table equivalent to ``merges``: byte i has rank i, merge k has rank 256 + k."""
+    vocab = {i: bytes([i]) for i in range(256)}
+    for k, (a, b) in enumerate(merges):
+        vocab[256 + k] = vocab[a] + vocab[b]
+    return {token: rank for rank, token in vocab.items()}
+
+
+@points(3, hint="in a chunk, merge the adjacent pair whose joined bytes have the LOWEST rank, "
+                "and repeat until no joined pair is in the table")
+def test_rank_tokenizer_on_a_small_table(student, seed):
+    rng = random.Random(seed)
+    merges = reference_learn({random_text(rng, 300).encode(): 1}, 40)
+    tokenizer = student.regex_bpe.RankTokenizer(ranks_from_merges(merges))
+    for _ in range(4):
+        text = random_text(rng, 50)
+        expected = [i for chunk in regex.findall(GPT4_SPLIT_PATTERN, text) for i in reference_encode(chunk.encode(), merges)]
+        assert tokenizer.encode(text) == expected
+
+
+def load_cl100k() -> dict:
+    import base64
+    import gzip
+
+    with gzip.open(cl100k_ranks_path(), "rb") as handle:
+        return {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in handle if line.strip())}
+
+
+@points(4, hint="with GPT-4's rank table your ids must equal tiktoken's: split with the GPT-4 pattern, "
+                "then in each chunk merge the lowest-rank pair first", timeout=60)
+def test_matches_tiktoken_cl100k(student):
+    import tiktoken  # installed by `make setup` (the course's test extras)
+
+    ranks = load_cl100k()
+    reference = tiktoken.Encoding("cl100k_from_file", pat_str=GPT4_SPLIT_PATTERN, mergeable_ranks=ranks,
+                                  special_tokens={})
+    tokenizer = student.regex_bpe.RankTokenizer(ranks)
+    for text in VARIED_TEXTS:
+        assert tokenizer.encode(text) == reference.encode_ordinary(text), f"ids differ on {text!r}"
+    with hint("decode joins the bytes of every id and decodes UTF-8 once"):
+        for text in VARIED_TEXTS:
+            assert tokenizer.decode(reference.encode_ordinary(text)) == text
