@@ -109,6 +109,12 @@ class Remote:
     def __call__(self, *args, **kwargs) -> Any:
         return self._sandbox.request(("call", self, args, kwargs), self._label)
 
+    def __len__(self) -> int:
+        return self._sandbox.request(("len", self), f"len({self._label})")
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._sandbox.request(("getitem", self, key), f"{self._label}[{key!r}]")
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("objects from student code are read-only in the grader; use a probe")
 

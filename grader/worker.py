@@ -85,6 +85,12 @@ class Worker:
         if kind == "call":
             target, args, kwargs = rest
             return self.resolve(target)(*self.resolve(args), **self.resolve(kwargs))
+        if kind == "len":
+            (target,) = rest
+            return len(self.resolve(target))
+        if kind == "getitem":
+            target, key = rest
+            return self.resolve(target)[self.resolve(key)]
         if kind == "probe":
             path, qualname, args, kwargs = rest
             return self.probe(path, qualname)(*self.resolve(args), **self.resolve(kwargs))
