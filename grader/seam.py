@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import importlib.util
 import multiprocessing
 import os
 import subprocess
@@ -248,8 +249,15 @@ class InProcess:
         self.timeout_s = None
 
     def start(self) -> None:
-        if str(self.root.parent) not in sys.path:
-            sys.path.insert(0, str(self.root.parent))
+        # Bind the package name to *this* folder, whatever sys.path holds: a graded copy
+        # named solutions/ must not resolve to the repository's own solutions/.
+        package = sys.modules.get(self.root.name)
+        if package is None or Path(package.__file__).resolve().parent != self.root.resolve():
+            spec = importlib.util.spec_from_file_location(
+                self.root.name, self.root / "__init__.py", submodule_search_locations=[str(self.root)])
+            package = importlib.util.module_from_spec(spec)
+            sys.modules[self.root.name] = package
+            spec.loader.exec_module(package)
 
     def module(self, step: str, name: str):
         self.start()

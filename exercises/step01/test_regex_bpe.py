@@ -32,8 +32,13 @@ VARIED_TEXTS = [
 
 
 def words_text(rng: random.Random, n_words: int) -> str:
+    """Words separated by runs of one to three spaces: the pattern puts a run's last space
+    in front of the next word, so a space pair occurs both inside chunks and across them."""
     words = ["the", "cat", "sat", "on", "mat", "and", "dog", "ran", "déjà", "vu", "🙂"]
-    return " ".join(rng.choice(words) for _ in range(n_words)) + "."
+    text = rng.choice(words)
+    for _ in range(n_words - 1):
+        text += rng.choice([" ", "  ", "   "]) + rng.choice(words)
+    return text + "."
 
 
 # --- splitting ---------------------------------------------------------------------------------

@@ -1,0 +1,139 @@
+"""The mutation catalogue: plausible student mistakes, one edit of a reference module each.
+
+A grading suite earns its keep only if it catches wrong code. Every mutant below is the
+reference solution with one mistake a student might well make; ``tests/test_mutants.py``
+grades each one and requires that it loses points *and* that a failing test's hint names
+the mistake (``hint`` must appear in one of the hints shown).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutant:
+    step: str
+    name: str
+    module: str  # file name inside solutions/<step>/
+    old: str  # text replaced (must occur exactly once)
+    new: str
+    hint: str  # words the hint shown for the failure must contain
+
+    @property
+    def id(self) -> str:
+        return f"{self.step}-{self.name}"
+
+
+MUTANTS = [
+    # ---- step00: bigram ---------------------------------------------------------------
+    Mutant("step00", "counts_transposed", "bigram.py",
+           "counts.index_put_((current, following)", "counts.index_put_((following, current)",
+           "rows are the current token"),
+    Mutant("step00", "counts_pair_with_itself", "bigram.py",
+           "current, following = ids[:-1], ids[1:]", "current, following = ids[:-1], ids[:-1]",
+           "pair ids[t] with ids[t + 1]"),
+    Mutant("step00", "probs_not_normalised", "bigram.py",
+           "return smoothed / smoothed.sum(dim=1, keepdim=True)", "return smoothed / smoothed.sum()",
+           "probabilities not normalised"),
+    Mutant("step00", "smoothing_only_in_numerator", "bigram.py",
+           "return smoothed / smoothed.sum(dim=1, keepdim=True)",
+           "return smoothed / counts.float().sum(dim=1, keepdim=True).clamp(min=1)",
+           "k * V"),
+    Mutant("step00", "loss_without_softmax", "bigram.py",
+           "loss = F.cross_entropy(logits.reshape(B * T, V), targets.reshape(B * T))",
+           "loss = -logits.reshape(B * T, V).gather(1, targets.reshape(B * T, 1)).mean()",
+           "cross-entropy"),
+    Mutant("step00", "loss_targets_misaligned", "bigram.py",
+           "targets.reshape(B * T))", "targets.t().reshape(B * T))",
+           "in the same order"),
+    Mutant("step00", "generate_argmax", "bigram.py",
+           "next_token = torch.multinomial(probs, num_samples=1, generator=generator)",
+           "next_token = probs.argmax(dim=-1, keepdim=True)",
+           "not take the argmax"),
+    Mutant("step00", "generate_first_position", "bigram.py",
+           "probs = F.softmax(logits[:, -1, :], dim=-1)", "probs = F.softmax(logits[:, 0, :], dim=-1)",
+           "LAST position"),
+    Mutant("step00", "generate_drops_prompt", "bigram.py",
+           "        return idx\n        ### END SOLUTION",
+           "        return idx[:, -max_new_tokens:]\n        ### END SOLUTION",
+           "prompt followed by"),
+    # ---- step01: tokenizers -----------------------------------------------------------
+    Mutant("step01", "unk_never_used", "char_tokenizer.py",
+           "return [self.char_to_id.get(ch, self.unk_id) for ch in text]",
+           "return [self.char_to_id[ch] for ch in text if ch in self.char_to_id]",
+           "[UNK] never used"),
+    Mutant("step01", "no_id_reserved_for_unk", "char_tokenizer.py",
+           "self.id_to_char = [UNK] + sorted(set(text))", "self.id_to_char = sorted(set(text)) + [UNK]",
+           "id 0 is reserved for [UNK]"),
+    Mutant("step01", "merge_overlaps", "bpe.py",
+           "            out.append(new_id)\n            i += 2", "            out.append(new_id)\n            i += 1",
+           "skip both of its ids"),
+    Mutant("step01", "ties_first_seen", "bpe.py",
+           "return min(counts, key=lambda pair: (-counts[pair], pair))", "return max(counts, key=counts.get)",
+           "ties between equally frequent pairs"),
+    Mutant("step01", "chunk_weights_ignored", "bpe.py",
+           "            counts[pair] += weight\n            holders[pair].add(index)",
+           "            counts[pair] += 1\n            holders[pair].add(index)",
+           "occurs n times counts n times"),
+    Mutant("step01", "one_merge_too_many", "bpe.py",
+           "while len(merges) < num_merges and heap:", "while len(merges) <= num_merges and heap:",
+           "exactly num_merges"),
+    Mutant("step01", "encode_by_frequency", "bpe.py",
+           "pair = min(set(zip(ids, ids[1:])), key=lambda p: self.rank.get(p, len(self.rank)))",
+           "present = [p for p in zip(ids, ids[1:]) if p in self.rank] or [(-1, -1)]\n"
+           "            pair = max(set(present), key=present.count)",
+           "order learned"),
+    Mutant("step01", "vocab_bytes_swapped", "bpe.py",
+           "self.vocab.append(self.vocab[a] + self.vocab[b])", "self.vocab.append(self.vocab[b] + self.vocab[a])",
+           "first part followed by"),
+    Mutant("step01", "decode_token_by_token", "bpe.py",
+           'return b"".join(self.vocab[i] for i in ids).decode("utf-8", errors="replace")',
+           'return "".join(self.vocab[i].decode("utf-8", errors="replace") for i in ids)',
+           "decodes UTF-8 once"),
+    Mutant("step01", "merges_cross_chunks", "regex_bpe.py",
+           "return learn_merges(dict(chunk_counts), vocab_size - 256)",
+           'return learn_merges({text.encode("utf-8"): 1}, vocab_size - 256)',
+           "never cross chunk boundaries"),
+    Mutant("step01", "regex_encode_whole_text", "regex_bpe.py",
+           "        for chunk in split_chunks(text, self.pattern):\n"
+           "            ids.extend(self.encode_bytes(chunk.encode(\"utf-8\")))",
+           "        ids.extend(self.encode_bytes(text.encode(\"utf-8\")))",
+           "each regex chunk on its own"),
+    Mutant("step01", "rank_leftmost_not_lowest", "regex_bpe.py",
+           "_, i = min(candidates)", "_, i = min(candidates, key=lambda c: c[1])",
+           "LOWEST rank"),
+    # ---- step02: dataset --------------------------------------------------------------
+    Mutant("step02", "targets_not_shifted", "dataset.py",
+           "y = ids[start + 1:start + block_size + 1]", "y = ids[start:start + block_size]",
+           "shifted left by one"),
+    Mutant("step02", "num_examples_off_by_one", "dataset.py",
+           "return max(num_tokens - block_size, 0)", "return max(num_tokens - block_size + 1, 0)",
+           "N - T windows"),
+    Mutant("step02", "num_examples_negative", "dataset.py",
+           "return max(num_tokens - block_size, 0)", "return num_tokens - block_size",
+           "not a negative number"),
+    Mutant("step02", "batch_misses_last_window", "dataset.py",
+           "starts = torch.randint(0, ids.numel() - block_size, (batch_size,), generator=generator)",
+           "starts = torch.randint(0, ids.numel() - block_size - 1, (batch_size,), generator=generator)",
+           "the last window starts at N - T - 1"),
+    Mutant("step02", "batch_ignores_generator", "dataset.py",
+           "starts = torch.randint(0, ids.numel() - block_size, (batch_size,), generator=generator)",
+           "starts = torch.randint(0, ids.numel() - block_size, (batch_size,))",
+           "use the generator you are given"),
+    Mutant("step02", "batch_ignores_device", "dataset.py",
+           "return x.to(device), y.to(device)", "return x, y",
+           "requested device"),
+    Mutant("step02", "split_shuffled", "dataset.py",
+           "return ids[:cut], ids[cut:]",
+           "order = torch.randperm(ids.numel(), generator=torch.Generator().manual_seed(0))\n"
+           "    return ids[order[:cut]], ids[order[cut:]]",
+           "split contiguously"),
+    Mutant("step02", "dataset_len_off_by_one", "dataset.py",
+           "return num_examples(self.ids.numel(), self.block_size)",
+           "return self.ids.numel() - self.block_size + 1",
+           "number of windows"),
+    Mutant("step02", "format_ascii_arrows", "dataset.py",
+           'return " → ".join(str(int(i)) for i in ids)', 'return " -> ".join(str(int(i)) for i in ids)',
+           "joined by ' → '"),
+]

@@ -1,0 +1,57 @@
+"""Every step's suite: full points on the solutions, zero on the untouched stubs, in both modes."""
+
+import pytest
+
+from helpers import STEPS, passed_tests, run_suite
+
+MODES = {"sandbox": (), "in-process": ("--in-process",)}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("step", STEPS)
+def test_solutions_score_full_points(step, mode):
+    score, output, code = run_suite(step, "--solutions", *MODES[mode])
+    assert code == 0, output
+    assert score["step"] == step
+    assert score["max_points"] > 0
+    assert score["points"] == score["max_points"], output
+    assert f"{step}: {score['max_points']}/{score['max_points']} points" in output
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("step", STEPS)
+def test_stubs_score_zero_with_not_implemented_failures(step, mode):
+    score, output, code = run_suite(step, *MODES[mode])
+    assert code == 1, output
+    assert score["points"] == 0, output
+    for test in score["tests"]:
+        assert not test["passed"]
+        assert test["hint"].startswith("not implemented yet: `"), test
+    assert f"{step}: 0/{score['max_points']} points" in output
+    # Failures are one clean message each, never a traceback through the framework.
+    assert "grader/" not in output and "Traceback" not in output, output
+    assert "error" not in output.lower().split("points")[-1], output
+
+
+def test_score_line_comes_right_before_the_summary_line():
+    score, output, _ = run_suite("step00")
+    lines = output.strip().splitlines()
+    assert lines[-2] == f"step00: 0/{score['max_points']} points"
+    assert "failed" in lines[-1]
+
+
+def test_score_json_format():
+    score, _, _ = run_suite("step02", "--solutions")
+    assert set(score) == {"step", "points", "max_points", "tests"}
+    for test in score["tests"]:
+        assert set(test) == {"name", "points", "max_points", "passed", "hint"}
+        assert test["name"].startswith("test_dataset.py::test_")
+        assert test["points"] == test["max_points"] and test["hint"] is None
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_sandbox_and_in_process_agree_test_by_test(step):
+    for options in [("--solutions",), ()]:
+        sandbox, _, _ = run_suite(step, *options)
+        in_process, _, _ = run_suite(step, "--in-process", *options)
+        assert passed_tests(sandbox) == passed_tests(in_process)
