@@ -12,13 +12,16 @@ class Tokenizer:
     """Base class: subclasses implement ``encode``, ``decode`` and ``vocab_size``."""
 
     def encode(self, text: str) -> list[int]:
+        """Text -> token ids."""
         raise NotImplementedError
 
     def decode(self, ids: list[int]) -> str:
+        """Token ids -> text."""
         raise NotImplementedError
 
     @property
     def vocab_size(self) -> int:
+        """How many distinct ids the tokenizer can produce."""
         raise NotImplementedError
 
     def pieces(self, text: str) -> list[str]:

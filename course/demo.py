@@ -1,0 +1,112 @@
+"""The course demo: what the finished steps do, end to end (run with `make demo`).
+
+It uses the reference solutions when they are present (the instructor copy) and your own
+code otherwise, so in the student copy each part appears as soon as you implement it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from course.data import shakespeare
+
+REPO = Path(__file__).resolve().parent.parent
+ACCENTED = "Café déjà vu, naïve señor 🙂 — ¿qué tal?"
+
+
+def implementation() -> str:
+    return "solutions" if (REPO / "solutions").is_dir() else "exercises"
+
+
+def load(step: str, module: str):
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module(f"{implementation()}.{step}.{module}")
+
+
+def section(title: str) -> None:
+    print(f"\n=== {title} " + "=" * max(0, 70 - len(title)))
+
+
+def demo_status() -> None:
+    from grader.cli import format_status, run_all_suites
+
+    section("your points (course status)")
+    scores, _ = run_all_suites([])
+    print(format_status(scores))
+
+
+def demo_bigram(text: str) -> None:
+    section("step00: a bigram model of Shakespeare")
+    chars = load("step01", "char_tokenizer")
+    bigram = load("step00", "bigram")
+    tokenizer = chars.CharTokenizer(text)
+    ids = torch.tensor(tokenizer.encode(text))
+    probs = bigram.bigram_probs(bigram.bigram_counts(ids, tokenizer.vocab_size), k=1.0)
+    nll = -probs[ids[:-1], ids[1:]].log().mean().item()
+    print(f"{len(text):,} characters, vocabulary of {tokenizer.vocab_size} (with [UNK])")
+    print(f"counting: average negative log-likelihood {nll:.3f} nats per character")
+    torch.manual_seed(0)
+    model = bigram.BigramLM(tokenizer.vocab_size)
+    start = time.perf_counter()
+    losses = bigram.train(model, ids, steps=300, batch_size=64, block_size=32, lr=0.3, seed=0)
+    print(f"learned table: loss {losses[0]:.3f} -> {losses[-1]:.3f} in 300 AdamW steps "
+          f"({time.perf_counter() - start:.1f} s)")
+    prompt = torch.tensor([tokenizer.encode("\n")])
+    sample = model.generate(prompt, 250, generator=torch.Generator().manual_seed(0))
+    print("sample (one character of context at a time):")
+    print("  " + tokenizer.decode(sample[0].tolist()).strip().replace("\n", "\n  "))
+
+
+def demo_bpe(text: str) -> None:
+    section("step01: byte-level BPE trained on Shakespeare")
+    regex_bpe = load("step01", "regex_bpe")
+    start = time.perf_counter()
+    merges = regex_bpe.train_regex(text, 512)
+    tokenizer = regex_bpe.RegexBPETokenizer(merges)
+    print(f"256 merges learned in {time.perf_counter() - start:.2f} s; the first ten:")
+    for i, (a, b) in enumerate(merges[:10]):
+        print(f"  {256 + i}: {tokenizer.decode([a])!r} + {tokenizer.decode([b])!r} -> {tokenizer.decode([256 + i])!r}")
+    print(f"\n{ACCENTED!r} becomes {len(tokenizer.encode(ACCENTED))} tokens "
+          f"from {len(ACCENTED.encode())} bytes:")
+    print("  " + " | ".join(repr(piece)[1:-1] for piece in tokenizer.pieces(ACCENTED)))
+    print("  (� marks a token that holds only part of a character's bytes)")
+    sentence = "To be, or not to be, that is the question."
+    print(f"\n{sentence!r}: {tokenizer.token_stats(sentence)['tokens']} tokens for {len(sentence)} characters")
+
+
+def demo_dataset(text: str) -> None:
+    section("step02: (x, y) pairs by shifting")
+    dataset = load("step02", "dataset")
+    chars = load("step01", "char_tokenizer")
+    tokenizer = chars.CharTokenizer(text)
+    ids = torch.tensor(tokenizer.encode(text))
+    train, val = dataset.train_val_split(ids)
+    print(f"train {len(train):,} tokens, val {len(val):,} tokens; "
+          f"{dataset.num_examples(len(train), 8):,} training windows of 8")
+    x, y = dataset.get_batch(train, 4, 8, generator=torch.Generator().manual_seed(0))
+    print(dataset.format_pair(x[0], y[0]))
+    print(f"as text: {tokenizer.decode(x[0].tolist())!r} -> {tokenizer.decode(y[0].tolist())!r}")
+
+
+def main() -> int:
+    torch.manual_seed(0)
+    print(f"Build a GPT from scratch: demo, using {implementation()}/")
+    demo_status()
+    text = shakespeare()
+    for part in (demo_bigram, demo_bpe, demo_dataset):
+        try:
+            part(text)
+        except NotImplementedError:
+            print(f"(not implemented yet: finish the step's stubs to see {part.__name__[5:]} here)")
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
