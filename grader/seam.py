@@ -172,12 +172,18 @@ class Sandbox:
             self.stop()
             raise StudentTimeout(f"timed out after {timeout:g} s in `{what}`")
         try:
-            return load_reply(self.connection.recv_bytes())
+            payload = self.connection.recv_bytes()
         except (EOFError, OSError):
             code = self.process.wait()
             self.process = None
             self.connection = None
             raise WorkerCrashed(f"the worker exited with code {code} during {what}") from None
+        try:
+            return load_reply(payload)
+        except Exception:
+            # Only data may come back; anything else means the worker was tampered with.
+            self.stop()
+            raise WorkerCrashed(f"the worker's reply to {what} was not plain data and was refused") from None
 
     def _ensure_ready(self) -> None:
         self.start()

@@ -1,0 +1,61 @@
+"""Benchmark: wall time of every step's grading suite, as a student runs it.
+
+Each figure is the whole command `python -m pytest exercises/stepNN` (interpreter start,
+torch import, worker start and all tests included), the best of --repeat runs, graded
+against the reference solutions in sandbox mode (the default) and in-process mode.
+
+    python bench/suites.py                  # print the figures
+    python bench/suites.py --write-readme   # also put them in README.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def time_suite(step: str, *options: str) -> float:
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "pytest", f"exercises/{step}", "-q", "--solutions", *options],
+                            cwd=REPO, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{step} {options} failed:\n{result.stdout[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--write-readme", action="store_true")
+    args = parser.parse_args()
+    steps = sorted(p.name for p in (REPO / "exercises").glob("step[0-9][0-9]"))
+    rows = []
+    for step in steps:
+        sandbox = min(time_suite(step) for _ in range(args.repeat))
+        in_process = min(time_suite(step, "--in-process") for _ in range(args.repeat))
+        rows.append((step, sandbox, in_process))
+        print(f"{step}: sandbox {sandbox:5.2f} s   in-process {in_process:5.2f} s")
+    if args.write_readme:
+        lines = [f"Wall time of `pytest exercises/stepNN` on the reference solutions, whole command, best of "
+                 f"{args.repeat}, {os.cpu_count()} cores (`python bench/suites.py`):", "",
+                 "| step | sandbox (default) | in-process |", "|---|---|---|"]
+        lines += [f"| {step} | {s:.1f} s | {i:.1f} s |" for step, s, i in rows]
+        readme = REPO / "README.md"
+        pattern = re.compile(r"(<!-- bench:suites -->\n).*?(\n<!-- /bench:suites -->)", re.S)
+        content = readme.read_text()
+        if not pattern.search(content):
+            raise SystemExit("README.md has no <!-- bench:suites --> block to fill")
+        readme.write_text(pattern.sub(lambda m: m.group(1) + "\n".join(lines) + m.group(2), content))
+        print("README.md updated")
+
+
+if __name__ == "__main__":
+    main()

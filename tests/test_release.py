@@ -1,0 +1,66 @@
+"""`course release` writes a student copy with no solution code, in which grading still works."""
+
+import subprocess
+import sys
+
+import pytest
+
+from grader.cli import leaked_solution_code
+from helpers import REPO, run_suite
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release") / "course"
+    result = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(out)],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "no solutions/" in result.stdout
+    return out
+
+
+def test_release_holds_what_students_need_and_nothing_more(release):
+    present = {p.name for p in release.iterdir()}
+    assert {"README.md", "pyproject.toml", "Makefile", "scripts", "grader", "course", "exercises"} <= present
+    assert not {"solutions", "tests", "bench", ".ci", ".git", ".venv"} & present
+    assert not list(release.rglob("__pycache__"))
+    for step in ("step00", "step01", "step02"):
+        assert (release / "exercises" / step / "README.md").is_file()
+
+
+def test_release_contains_no_solution_code(release):
+    assert leaked_solution_code(release) == []
+    stub = (release / "exercises" / "step00" / "bigram.py").read_text()
+    assert 'raise NotImplementedError("not implemented yet")' in stub
+    assert "index_put_" not in stub
+
+
+def test_the_leak_check_catches_a_solution_file(tmp_path):
+    (tmp_path / "exercises").mkdir()
+    (tmp_path / "exercises" / "bigram.py").write_text((REPO / "solutions" / "step00" / "bigram.py").read_text())
+    assert leaked_solution_code(tmp_path)
+
+
+def test_students_grade_in_the_release(release):
+    score, output, code = run_suite("step00", cwd=release)
+    assert code == 1 and score["points"] == 0, output
+    assert "not implemented yet" in output
+
+
+def test_solutions_flag_fails_with_one_clear_line_in_the_release(release):
+    result = subprocess.run([sys.executable, "-m", "pytest", "exercises/step00", "--solutions"],
+                            cwd=release, capture_output=True, text=True)
+    assert result.returncode != 0
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert errors == ["ERROR: --solutions grades the hidden reference solutions, which are not part of the "
+                      "student copy of the course"]
+
+
+def test_release_refuses_to_overwrite(tmp_path, release):
+    result = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(release)],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "is not empty" in result.stderr and "--force" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(REPO / "exercises")],
+                            cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 2 and "refusing" in result.stderr

@@ -1,0 +1,132 @@
+"""Student code cannot change a verdict: hostile submissions graded in sandbox mode.
+
+Each case is the reference step00 with one piece of hostile code appended. The appended
+code redefines ``bigram_counts`` (or runs at import), so the rest of the suite still runs.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from helpers import REPO, copy_solutions, run_suite
+
+WRONG_COUNTS = "    return torch.zeros(vocab_size, vocab_size, dtype=torch.long)\n"
+
+HOSTILE = {
+    "patches_the_checks": (
+        "import pytest, torch.testing\n"
+        "torch.testing.assert_close = lambda *a, **k: None\n"
+        "torch.equal = lambda *a, **k: True\n"
+        "pytest.approx = lambda *a, **k: True\n"
+        "def bigram_counts(ids, vocab_size):\n" + WRONG_COUNTS
+    ),
+    "prints_a_fake_score": (
+        "print('step00: 24/24 points')\n"
+        "def bigram_counts(ids, vocab_size):\n"
+        "    print('step00: 24/24 points')\n" + WRONG_COUNTS
+    ),
+    "calls_sys_exit": "import sys\ndef bigram_counts(ids, vocab_size):\n    sys.exit(0)\n",
+    "loops_forever": "def bigram_counts(ids, vocab_size):\n    while True:\n        pass\n",
+    "allocates_too_much": (
+        "def bigram_counts(ids, vocab_size):\n"
+        "    return torch.ones(3 * 1024**3, dtype=torch.float32)\n"
+    ),
+    "sends_a_malicious_pickle": textwrap.dedent("""
+        import os, pickle, sys
+        class Payload:
+            def __reduce__(self):
+                return (os.system, ("touch {marker}",))
+        sys.modules["__main__"].dump_reply = lambda reply: pickle.dumps(Payload())
+    """),
+}
+
+
+def hostile_root(tmp_path, code):
+    root = copy_solutions(tmp_path)
+    module = root / "step00" / "bigram.py"
+    module.write_text(module.read_text() + "\n\n" + code)
+    return root
+
+
+def counts_tests(score):
+    return [t for t in score["tests"] if "counts" in t["name"]]
+
+
+@pytest.mark.parametrize("case", ["patches_the_checks", "prints_a_fake_score"])
+def test_cheating_code_still_fails(case, tmp_path):
+    score, output, _ = run_suite("step00", "--student-root", str(hostile_root(tmp_path, HOSTILE[case])))
+    assert not any(t["passed"] for t in counts_tests(score))
+    assert score["points"] == score["max_points"] - 4
+    assert output.strip().splitlines()[-2] == f"step00: {score['points']}/{score['max_points']} points"
+
+
+def test_sys_exit_is_a_clean_failure(tmp_path):
+    score, output, _ = run_suite("step00", "--student-root", str(hostile_root(tmp_path, HOSTILE["calls_sys_exit"])))
+    assert score["points"] == score["max_points"] - 4
+    assert "your `bigram.bigram_counts` raised SystemExit at solutions/step00/bigram.py" in output
+
+
+def test_endless_loop_times_out_and_the_rest_still_runs(tmp_path):
+    root = hostile_root(tmp_path, HOSTILE["loops_forever"])
+    score, output, _ = run_suite("step00", "--student-root", str(root), "--call-timeout", "1")
+    assert "timed out after 1 s in `bigram.bigram_counts`" in output
+    assert score["points"] == score["max_points"] - 4
+
+
+def test_memory_limit_turns_a_huge_allocation_into_an_error(tmp_path):
+    root = hostile_root(tmp_path, HOSTILE["allocates_too_much"])
+    score, output, _ = run_suite("step00", "--student-root", str(root), "--worker-memory-mb", "2048")
+    assert score["points"] == score["max_points"] - 4
+    assert "your `bigram.bigram_counts` raised" in output
+
+
+def test_exit_during_import_is_reported(tmp_path):
+    root = hostile_root(tmp_path, "import os\nos._exit(0)\n")
+    score, output, _ = run_suite("step00", "--student-root", str(root))
+    assert score["points"] == 0
+    assert "the worker exited with code 0 during import of step00/bigram.py" in output
+
+
+def test_a_malicious_reply_is_refused_not_unpickled(tmp_path):
+    marker = tmp_path / "pwned"
+    root = hostile_root(tmp_path, HOSTILE["sends_a_malicious_pickle"].replace("{marker}", str(marker)))
+    score, output, _ = run_suite("step00", "--student-root", str(root))
+    assert not marker.exists(), "the grading process ran code from the worker's reply"
+    assert score["points"] == 0
+    assert "was not plain data and was refused" in output
+
+
+def test_grading_seed_changes_the_inputs():
+    # The reference passes under any seed; the inputs themselves differ (seen in the hints' data).
+    for seed in ("1", "12345"):
+        score, output, code = run_suite("step01", "--solutions", "--grading-seed", seed)
+        assert code == 0 and score["points"] == score["max_points"], output
+
+
+def test_hard_coded_answers_fail_under_another_grading_seed(tmp_path):
+    # A submission that memorised the default seed's expected merges passes by default only.
+    root = copy_solutions(tmp_path)
+    probe = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import random, sys
+            sys.path.insert(0, {str(REPO)!r})
+            import zlib
+            from exercises.step01.test_bpe import random_text, reference_learn
+            seed = zlib.crc32(b"0:test_train_matches_definition") % (2**31)
+            rng = random.Random(seed)
+            print([reference_learn({{random_text(rng, 120).encode(): 1}}, 30) for _ in range(3)])
+        """)], capture_output=True, text=True, cwd=REPO, check=True)
+    module = root / "step01" / "bpe.py"
+    module.write_text(module.read_text() + textwrap.dedent(f"""
+
+        _MEMORISED = iter({probe.stdout.strip()})
+        def train(text, vocab_size):
+            return next(_MEMORISED)
+    """))
+    default, _, _ = run_suite("step01", "--student-root", str(root), "-k", "train_matches_definition")
+    other, _, _ = run_suite("step01", "--student-root", str(root), "-k", "train_matches_definition",
+                            "--grading-seed", "7")
+    assert default["points"] == default["max_points"]
+    assert other["points"] == 0
