@@ -1,8 +1,10 @@
 """Every step's suite: full points on the solutions, zero on the untouched stubs, in both modes."""
 
+import re
+
 import pytest
 
-from helpers import STEPS, passed_tests, run_suite
+from helpers import REPO, STEPS, passed_tests, run_suite
 
 MODES = {"sandbox": (), "in-process": ("--in-process",)}
 
@@ -16,6 +18,8 @@ def test_solutions_score_full_points(step, mode):
     assert score["max_points"] > 0
     assert score["points"] == score["max_points"], output
     assert f"{step}: {score['max_points']}/{score['max_points']} points" in output
+    readme_row = re.search(rf"^\| \[{step}\].*?\| (\d+) \| ready \|$", (REPO / "README.md").read_text(), re.M)
+    assert readme_row and int(readme_row.group(1)) == score["max_points"], "README's step table is out of date"
 
 
 @pytest.mark.parametrize("mode", MODES)
