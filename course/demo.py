@@ -41,12 +41,16 @@ def demo_status() -> None:
     print(format_status(scores))
 
 
+def encode_characters(text: str):
+    """Shakespeare as character ids, with the step 01 character tokenizer."""
+    tokenizer = load("step01", "char_tokenizer").CharTokenizer(text)
+    return tokenizer, torch.tensor(tokenizer.encode(text))
+
+
 def demo_bigram(text: str) -> None:
     section("step00: a bigram model of Shakespeare")
-    chars = load("step01", "char_tokenizer")
     bigram = load("step00", "bigram")
-    tokenizer = chars.CharTokenizer(text)
-    ids = torch.tensor(tokenizer.encode(text))
+    tokenizer, ids = encode_characters(text)
     probs = bigram.bigram_probs(bigram.bigram_counts(ids, tokenizer.vocab_size), k=1.0)
     nll = -probs[ids[:-1], ids[1:]].log().mean().item()
     print(f"{len(text):,} characters, vocabulary of {tokenizer.vocab_size} (with [UNK])")
@@ -83,9 +87,7 @@ def demo_bpe(text: str) -> None:
 def demo_dataset(text: str) -> None:
     section("step02: (x, y) pairs by shifting")
     dataset = load("step02", "dataset")
-    chars = load("step01", "char_tokenizer")
-    tokenizer = chars.CharTokenizer(text)
-    ids = torch.tensor(tokenizer.encode(text))
+    tokenizer, ids = encode_characters(text)
     train, val = dataset.train_val_split(ids)
     print(f"train {len(train):,} tokens, val {len(val):,} tokens; "
           f"{dataset.num_examples(len(train), 8):,} training windows of 8")

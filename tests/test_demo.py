@@ -1,0 +1,20 @@
+"""`make demo` runs end to end on the reference solutions."""
+
+import subprocess
+import sys
+
+from helpers import REPO
+
+
+def test_demo_runs_every_part():
+    result = subprocess.run([sys.executable, "-m", "course.demo"], cwd=REPO, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    output = result.stdout
+    assert "using solutions/" in output
+    assert "total" in output and "step00" in output  # the status table
+    assert "sample (one character of context at a time)" in output
+    assert "256 merges learned" in output and "256: " in output
+    assert "Café déjà vu" in output and "tokens" in output
+    assert "x: " in output and " → " in output
+    assert "not implemented yet" not in output
