@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.seam import InProcess, NotImplementedYet, Sandbox, StudentCode, StudentError, describe_not_implemented
+from grader.seam import (InProcess, ModuleDoesNotImport, NotImplementedYet, Sandbox, StudentCode, StudentError,
+                         describe_not_implemented)
 
 STEP_DIR = re.compile(r"^step\d\d$")
 
@@ -103,6 +104,19 @@ def pytest_configure(config):
                           timeout_s=config.getoption("call_timeout"))
     config.stash[STATE] = GradingState(root, backend, config.getoption("call_timeout"),
                                        config.getoption("grading_seed"))
+
+
+def pytest_sessionstart(session):
+    # Start the worker now when the command names graded steps, so that it imports torch
+    # while pytest collects; otherwise it starts once graded tests are collected.
+    backend = session.config.stash[STATE].backend
+    if not isinstance(backend, Sandbox):
+        return
+    for arg in session.config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if step_of(path) or path.name == "exercises":
+            backend.start()
+            return
 
 
 def pytest_unconfigure(config):
@@ -194,6 +208,8 @@ def pytest_runtest_makereport(item, call):
             record.shown_hint = not_implemented
             report.longrepr = f"{not_implemented}{_test_line(item, call.excinfo)}"
             return report
+        if isinstance(exc, ModuleDoesNotImport):
+            hint = "fix this first: no test of this module can pass until the module imports"
         record.shown_hint = hint
         if isinstance(exc, StudentError):
             report.longrepr = f"{exc}{_student_frames_text(exc)}{_test_line(item, call.excinfo)}\n\nhint: {hint}"

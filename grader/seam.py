@@ -40,6 +40,15 @@ class NotImplementedYet(StudentError, NotImplementedError):
     """The student's code raised NotImplementedError: the stub has not been filled in."""
 
 
+class ModuleDoesNotImport(StudentError):
+    """Importing the student's module failed (a syntax error, a bad import, ...)."""
+
+
+def import_failure(step: str, name: str, error_type: str, message: str, where: str | None) -> ModuleDoesNotImport:
+    at = f" at {where}" if where else ""
+    return ModuleDoesNotImport(f"{step}/{name}.py does not import: {error_type}{at}: {message}")
+
+
 class StudentTimeout(StudentError):
     pass
 
@@ -145,6 +154,7 @@ class Sandbox:
         env = dict(os.environ)
         grader_home = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (grader_home, env.get("PYTHONPATH")) if p)
+        env["PYTHONUNBUFFERED"] = "1"  # what student code prints reaches the test's captured output at once
         self.process = subprocess.Popen(
             [sys.executable, "-m", "grader.worker", str(child_end.fileno()), str(self.root), str(self.memory_mb)],
             pass_fds=(child_end.fileno(),), env=env, stdin=subprocess.DEVNULL,
@@ -223,6 +233,8 @@ class Sandbox:
         payload = dump_request(self._outgoing(request))
         self.connection.send_bytes(payload)
         reply = self._receive(self.timeout_s if timeout is None else timeout, label)
+        if reply.get("printed"):
+            sys.stdout.write(reply["printed"])
         if "error" in reply:
             raise student_exception(reply["error"], label)
         return self._incoming(reply["ok"], label)
@@ -230,7 +242,12 @@ class Sandbox:
     def module(self, step: str, name: str) -> Remote:
         ref = ModuleRef(step, name)
         if (step, name) not in self.imported:
-            self.request(("import", ref), f"import of {step}/{name}.py")
+            try:
+                self.request(("import", ref), f"import of {step}/{name}.py")
+            except StudentError as err:
+                if isinstance(err, (StudentTimeout, WorkerCrashed)) or not err.info:
+                    raise
+                raise import_failure(step, name, err.info["type"], err.info["message"], err.info.get("where")) from None
             self.imported.add((step, name))
         return Remote(self, ref, name)
 
@@ -267,7 +284,13 @@ class InProcess:
 
     def module(self, step: str, name: str):
         self.start()
-        return importlib.import_module(f"{self.root.name}.{step}.{name}")
+        try:
+            return importlib.import_module(f"{self.root.name}.{step}.{name}")
+        except Exception as err:
+            where = None
+            if isinstance(err, SyntaxError) and err.filename:
+                where = f"{os.path.relpath(err.filename, self.root.parent)}:{err.lineno}"
+            raise import_failure(step, name, type(err).__name__, str(err), where) from err
 
     def probe(self, function: Callable, args: tuple, kwargs: dict) -> Any:
         return function(*args, **kwargs)

@@ -9,8 +9,10 @@ the assertions run in the grading process.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import os
 import resource
 import sys
@@ -20,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from grader.wire import HandleRef, ModuleRef, dump_reply, load_request, to_wire
+
+MAX_PRINTED = 20_000  # characters of printed output sent back per call
 
 
 class Worker:
@@ -133,10 +137,19 @@ class Worker:
             except EOFError:
                 return
             request = load_request(payload)
+            printed = io.StringIO()
             try:
-                reply = {"ok": to_wire(self.handle(request), self.keep)}
+                # What student code prints travels back with the reply, so pytest shows it
+                # under the test that made the call.
+                with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                    reply = {"ok": to_wire(self.handle(request), self.keep)}
             except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code included
                 reply = self.error_reply(exc)
+            output = printed.getvalue()
+            if output:
+                if len(output) > MAX_PRINTED:
+                    output = output[:MAX_PRINTED] + f"\n[... {len(output) - MAX_PRINTED} more characters cut]\n"
+                reply["printed"] = output
             try:
                 data = dump_reply(reply)
             except BaseException as exc:

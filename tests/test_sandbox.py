@@ -130,3 +130,20 @@ def test_hard_coded_answers_fail_under_another_grading_seed(tmp_path):
                             "--grading-seed", "7")
     assert default["points"] == default["max_points"]
     assert other["points"] == 0
+
+
+def test_printed_output_is_shown_under_the_test_that_printed(tmp_path):
+    root = hostile_root(tmp_path, "def bigram_counts(ids, vocab_size):\n    print('debugging: N =', len(ids))\n"
+                                  + WRONG_COUNTS)
+    _, output, _ = run_suite("step00", "--student-root", str(root), "-k", "counts_of_abab")
+    captured = output.split("Captured stdout call")[1]
+    assert "debugging: N = 12" in captured
+
+
+@pytest.mark.parametrize("options", [(), ("--in-process",)])
+def test_a_module_that_does_not_import_says_so(tmp_path, options):
+    root = hostile_root(tmp_path, "def broken(:\n")
+    score, output, _ = run_suite("step00", "--student-root", str(root), *options)
+    assert score["points"] == 0
+    assert "step00/bigram.py does not import: SyntaxError" in output
+    assert all(t["hint"].startswith("fix this first") for t in score["tests"])
