@@ -134,6 +134,10 @@ def cmd_release(args) -> int:
             shutil.copytree(source, out / name, ignore=ignore)
         elif source.is_file():
             shutil.copy2(source, out / name)
+    # The student README leaves out the instructor-only sections.
+    readme = out / "README.md"
+    readme.write_text(re.sub(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n", "", readme.read_text(),
+                             flags=re.S))
     # In the student copy a bare `pytest` grades every step.
     pyproject = out / "pyproject.toml"
     pyproject.write_text(re.sub(r'testpaths = \["tests"\]', 'testpaths = ["exercises"]', pyproject.read_text()))

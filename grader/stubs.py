@@ -32,6 +32,7 @@ def stub_source(source: str, name: str = "<source>") -> str:
     """Return ``source`` with every solution block replaced by a NotImplementedError stub."""
     out: list[str] = []
     inside_since: int | None = None
+    dropped_block = False  # a top-level block was just dropped: avoid a doubled blank line
     for number, line in enumerate(source.splitlines(keepends=True), start=1):
         marker = line.strip()
         if marker == BEGIN:
@@ -45,8 +46,11 @@ def stub_source(source: str, name: str = "<source>") -> str:
             if inside_since is None:
                 raise MarkerError(f"{name}:{number}: {END} without a {BEGIN}")
             inside_since = None
+            dropped_block = not line[0].isspace()
         elif inside_since is None:
-            out.append(line)
+            if not (dropped_block and not marker and out and not out[-1].strip()):
+                out.append(line)
+            dropped_block = False
     if inside_since is not None:
         raise MarkerError(f"{name}:{inside_since}: {BEGIN} is never closed")
     return "".join(out)

@@ -28,6 +28,14 @@ def test_release_holds_what_students_need_and_nothing_more(release):
         assert (release / "exercises" / step / "README.md").is_file()
 
 
+def test_student_readme_leaves_out_the_instructor_sections(release):
+    readme = (release / "README.md").read_text()
+    assert readme.startswith("# Build a GPT from scratch")
+    assert "## For students" in readme and "## The steps" in readme
+    assert "## For instructors" not in readme and "instructor-only" not in readme
+    assert "bench:bpe" not in readme
+
+
 def test_release_contains_no_solution_code(release):
     assert leaked_solution_code(release) == []
     stub = (release / "exercises" / "step00" / "bigram.py").read_text()

@@ -19,7 +19,6 @@ training reproducible and lets the tests compare your merges with a reference.
 
 from __future__ import annotations
 
-import heapq
 from collections import defaultdict
 
 from .base import Tokenizer

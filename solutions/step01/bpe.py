@@ -19,8 +19,11 @@ training reproducible and lets the tests compare your merges with a reference.
 
 from __future__ import annotations
 
-import heapq
 from collections import defaultdict
+
+### BEGIN SOLUTION
+import heapq  # the reference trainer's priority queue of pair counts
+### END SOLUTION
 
 from .base import Tokenizer
 
