@@ -160,7 +160,10 @@ class Worker:
 def limit_memory(megabytes: int) -> None:
     if megabytes > 0:
         limit = megabytes * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+        except (ValueError, OSError):  # some systems (macOS) do not enforce an address-space limit
+            pass
 
 
 def main() -> None:

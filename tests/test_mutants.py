@@ -28,3 +28,9 @@ def test_mutant_loses_points_with_its_hint(mutant, tmp_path):
         assert any(mutant.hint in h for h in hints), f"{mode}: no hint mentions {mutant.hint!r}: {hints}"
         scores[mode] = passed_tests(score)
     assert scores["sandbox"] == scores["in-process"], "the two modes disagree on this mutant"
+
+
+def test_readme_states_the_catalogue_size():
+    from helpers import REPO
+
+    assert f"{len(MUTANTS)} plausible student mistakes" in (REPO / "README.md").read_text()

@@ -161,6 +161,18 @@ def test_generate_samples_from_softmax(student, generator):
     torch.testing.assert_close(frequencies, F.softmax(table[0], dim=0), atol=0.03, rtol=0)
 
 
+@points(1, hint="pass the generator to torch.multinomial(..., generator=generator): the same seed must give "
+                "the same sample")
+def test_generate_is_reproducible(student, seed):
+    model = student.bigram.BigramLM(V)
+    prompt = torch.zeros(2, 1, dtype=torch.long)
+    first = model.generate(prompt, 30, generator=torch.Generator().manual_seed(seed))
+    again = model.generate(prompt, 30, generator=torch.Generator().manual_seed(seed))
+    other = model.generate(prompt, 30, generator=torch.Generator().manual_seed(seed + 1))
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
 # --- probes: trusted helpers that run next to your code ------------------------------
 
 def set_table(model, table):
