@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from course.data import shakespeare
+from course.data import CorpusError, shakespeare
 
 REPO = Path(__file__).resolve().parent.parent
 ACCENTED = "Café déjà vu, naïve señor 🙂 — ¿qué tal?"
@@ -111,4 +111,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except CorpusError as err:
+        print(f"demo: {err}", file=sys.stderr)
+        sys.exit(2)
