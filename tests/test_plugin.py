@@ -1,0 +1,94 @@
+"""The grading plugin on a tiny course of its own: markers, hints, deselection, JSON."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from grader import points
+from helpers import REPO
+
+MODULE = "def add(a, b):\n    return a + b\n\ndef sub(a, b):\n    return a + b  # wrong on purpose\n"
+
+SUITE = '''
+from grader import hint, points
+
+@points(2, hint="add adds")
+def test_add(student):
+    assert student.mod.add(2, 3) == 5
+
+@points(3, hint="sub subtracts")
+def test_sub(student):
+    with hint("sub(5, 3) is 2"):
+        assert student.mod.sub(5, 3) == 2
+'''
+
+
+def make_course(tmp_path, suite=SUITE, steps=("step98",)):
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\naddopts = ["-p", "grader.plugin"]\n')
+    (tmp_path / "exercises").mkdir()
+    (tmp_path / "exercises" / "__init__.py").write_text("")
+    for step in steps:
+        folder = tmp_path / "exercises" / step
+        folder.mkdir()
+        (folder / "__init__.py").write_text("")
+        (folder / "mod.py").write_text(MODULE)
+        (folder / "test_mod.py").write_text(textwrap.dedent(suite))
+    return tmp_path
+
+
+def run(course, *args):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+                            cwd=course, capture_output=True, text=True, env=env)
+    return result.stdout + result.stderr, result.returncode
+
+
+def test_points_hints_and_the_innermost_hint(tmp_path):
+    course = make_course(tmp_path)
+    output, code = run(course, "exercises/step98", "--score-json", "score.json")
+    score = json.loads((course / "score.json").read_text())
+    assert code == 1
+    assert (score["points"], score["max_points"]) == (2, 5)
+    failed = [t for t in score["tests"] if not t["passed"]]
+    assert [t["name"] for t in failed] == ["test_mod.py::test_sub"]
+    assert failed[0]["hint"] == "sub(5, 3) is 2"  # the `with hint(...)` block wins over the marker's hint
+    assert "step98: 2/5 points" in output
+
+
+def test_deselected_tests_are_not_counted(tmp_path):
+    course = make_course(tmp_path)
+    _, code = run(course, "exercises/step98", "-k", "add", "--score-json", "score.json")
+    score = json.loads((course / "score.json").read_text())
+    assert code == 0 and (score["points"], score["max_points"]) == (2, 2)
+
+
+def test_several_steps_make_one_json_with_a_list(tmp_path):
+    course = make_course(tmp_path, steps=("step97", "step98"))
+    output, _ = run(course, "exercises", "--score-json", "scores.json")
+    document = json.loads((course / "scores.json").read_text())
+    assert [s["step"] for s in document["steps"]] == ["step97", "step98"]
+    assert "step97: 2/5 points" in output and "step98: 2/5 points" in output
+
+
+def test_a_graded_test_without_points_is_a_usage_error(tmp_path):
+    course = make_course(tmp_path, suite="def test_unmarked(student):\n    pass\n")
+    output, code = run(course, "exercises/step98")
+    assert code == 4
+    assert "has no @points(...) marker" in output
+
+
+def test_points_must_be_a_positive_integer():
+    with pytest.raises(ValueError):
+        points(0, hint="x")
+    with pytest.raises(ValueError):
+        points(1.5, hint="x")
+
+
+def test_student_root_must_be_a_package(tmp_path):
+    course = make_course(tmp_path)
+    output, code = run(course, "exercises/step98", "--student-root", str(tmp_path / "nowhere"))
+    assert code == 4 and "is not a package folder" in output
