@@ -156,8 +156,8 @@ def test_generate_samples_from_softmax(student, generator):
     model = student.bigram.BigramLM(3)
     table = torch.tensor([[0.0, 1.0, 2.0], [2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
     student.probe(set_table, model, table)
-    out = model.generate(torch.zeros(4000, 1, dtype=torch.long), 1, generator=generator)
-    frequencies = torch.bincount(out[:, 1], minlength=3).float() / 4000
+    out = model.generate(torch.zeros(20_000, 1, dtype=torch.long), 1, generator=generator)
+    frequencies = torch.bincount(out[:, 1], minlength=3).float() / 20_000
     torch.testing.assert_close(frequencies, F.softmax(table[0], dim=0), atol=0.03, rtol=0)
 
 
