@@ -253,7 +253,8 @@ class Sandbox:
 
     def probe(self, function: Callable, args: tuple, kwargs: dict) -> Any:
         path = sys.modules[function.__module__].__file__
-        return self.request(("probe", path, function.__qualname__, args, kwargs), f"probe {function.__name__}")
+        request = ("probe", path, function.__module__, function.__qualname__, args, kwargs)
+        return self.request(request, f"probe {function.__name__}")
 
     def reset(self) -> None:
         """Forget the objects of the test that just ended (a dead worker is simply left dead)."""

@@ -49,8 +49,8 @@ class Worker:
             try:
                 return self.objects[value.id]
             except KeyError:
-                raise LookupError(f"object #{value.id} ({value.type_name}) is gone: it belonged to a worker "
-                                  "that was restarted after a timeout or crash") from None
+                raise LookupError(f"object #{value.id} ({value.type_name}) is gone: objects from student code "
+                                  "live only for the test that created them") from None
         if isinstance(value, ModuleRef):
             return self.module(value.step, value.name)
         if isinstance(value, list):
@@ -64,17 +64,34 @@ class Worker:
     def module(self, step: str, name: str):
         return importlib.import_module(f"{self.root.name}.{step}.{name}")
 
-    def probe(self, path: str, qualname: str):
+    def probe(self, path: str, module_name: str, qualname: str):
+        """The probe function ``qualname`` of the test module at ``path``."""
         module = self.probe_modules.get(path)
         if module is None:
-            spec = importlib.util.spec_from_file_location(f"_grader_probe_{len(self.probe_modules)}", path)
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            module = self.import_test_module(path, module_name)
             self.probe_modules[path] = module
         target = module
         for part in qualname.split("."):
             target = getattr(target, part)
         return target
+
+    def import_test_module(self, path: str, module_name: str):
+        # Import it under its own dotted name (exercises.step02.test_dataset) so that its
+        # relative imports work; its package folder goes last on sys.path, behind the
+        # student's code. If that name leads to another file, load the file by path.
+        base = Path(path).parents[module_name.count(".")]
+        if str(base) not in sys.path:
+            sys.path.append(str(base))
+        try:
+            module = importlib.import_module(module_name)
+            if Path(module.__file__).resolve() == Path(path).resolve():
+                return module
+        except ImportError:
+            pass
+        spec = importlib.util.spec_from_file_location(f"_grader_probe_{len(self.probe_modules)}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
 
     # -- requests ---------------------------------------------------------------
     def handle(self, request: tuple) -> Any:
@@ -96,8 +113,8 @@ class Worker:
             target, key = rest
             return self.resolve(target)[self.resolve(key)]
         if kind == "probe":
-            path, qualname, args, kwargs = rest
-            return self.probe(path, qualname)(*self.resolve(args), **self.resolve(kwargs))
+            path, module_name, qualname, args, kwargs = rest
+            return self.probe(path, module_name, qualname)(*self.resolve(args), **self.resolve(kwargs))
         if kind == "reset":
             self.objects.clear()
             return None
