@@ -110,7 +110,7 @@ def train(model: nn.Module, ids: torch.Tensor, steps: int = 200, batch_size: int
           lr: float = 0.1, seed: int = 0) -> list[float]:
     """Train ``model`` on random windows of ``ids`` with AdamW; return the loss of every step.
 
-    This loop is given, not graded: read it, then use it in the step's notebook. Step 02
+    This loop is given, not graded: read it, then use it for the step's experiments. Step 02
     builds the batches properly and step 09 takes training apart.
     """
     if ids.numel() <= block_size:

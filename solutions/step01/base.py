@@ -2,7 +2,7 @@
 
 A tokenizer is a pair of maps between text and lists of integer ids: ``encode`` and
 ``decode``. The base class also gives two ways to *look* at a tokenization, which the
-step's notebook uses to compare tokenizers on the same text.
+step's experiments use to compare tokenizers on the same text.
 """
 
 from __future__ import annotations
