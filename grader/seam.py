@@ -185,8 +185,7 @@ class Sandbox:
             payload = self.connection.recv_bytes()
         except (EOFError, OSError):
             code = self.process.wait()
-            self.process = None
-            self.connection = None
+            self.stop()  # close our end of the pipe too
             raise WorkerCrashed(f"the worker exited with code {code} during {what}") from None
         try:
             return load_reply(payload)
