@@ -25,14 +25,17 @@ import pytest
 __all__ = ["points", "hint"]
 
 
-def points(value: int, hint: str, timeout: float | None = None):
+def points(value: int, hint: str, timeout: float | None = None, builds_on: dict[str, str] | None = None):
     """Mark a test as worth ``value`` points; ``hint`` names the likely mistake when it fails.
 
-    ``timeout`` (seconds) raises the per-call limit for slow calls such as training.
+    ``timeout`` (seconds) raises the time limit for slow calls such as training.
+    ``builds_on`` maps the student functions this test relies on to the tests that grade
+    them, e.g. ``{"merge_pair": "test_merge_pair"}``: when one of those tests fails too,
+    this test's hint says to fix that function first.
     """
-    if not isinstance(value, int) or value <= 0:
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"points must be a positive integer, got {value!r}")
-    return pytest.mark.points(value, hint=hint, timeout=timeout)
+    return pytest.mark.points(value, hint=hint, timeout=timeout, builds_on=dict(builds_on or {}))
 
 
 @contextlib.contextmanager

@@ -4,21 +4,28 @@ It adds the options (``--solutions``, ``--in-process``, ``--score-json``, ...), 
 ``student``, ``seed`` and ``generator`` fixtures, and the grade: points per passing test,
 a hint per failing one, the line ``stepNN: P/M points`` just before pytest's summary line,
 and the JSON file that batch grading reads.
+
+Each graded test's outcome travels on its report (``user_properties``), so the grade is
+the same whether pytest runs the tests itself or spreads them over pytest-xdist workers.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
+import sys
 import zlib
 from pathlib import Path
 
 import pytest
 
-from grader.seam import InProcess, ModuleDoesNotImport, Sandbox, StudentCode, StudentError, describe_not_implemented
+from grader.seam import (InProcess, ModuleDoesNotImport, Sandbox, StudentCode, StudentError, TimeLimitExceeded,
+                         describe_not_implemented)
 
 STEP_DIR = re.compile(r"^step\d\d$")
+PROPERTY = "grader"  # the name of the user property that carries a test's grading outcome
 
 
 @dataclasses.dataclass
@@ -27,8 +34,10 @@ class TestRecord:
     name: str
     max_points: int
     hint: str
+    builds_on: dict[str, str] = dataclasses.field(default_factory=dict)
     passed: bool = False
     shown_hint: str | None = None
+    import_error: str | None = None  # the module this test needs does not import
 
 
 @dataclasses.dataclass
@@ -42,6 +51,22 @@ class GradingState:
     def steps(self) -> list[str]:
         return sorted({r.step for r in self.records.values()})
 
+    def unfinished_foundations(self, record: TestRecord) -> list[tuple[str, str]]:
+        """(function, test) for each function ``record`` builds on whose own test failed."""
+        failed = [r.name for r in self.records.values() if r.step == record.step and not r.passed]
+        return [(function, test) for function, test in record.builds_on.items()
+                if any(name == test or name.endswith(f"::{test}") for name in failed)]
+
+    def hint_for(self, record: TestRecord) -> str:
+        if record.import_error or (record.shown_hint or "").startswith("not implemented yet"):
+            return record.shown_hint
+        foundations = self.unfinished_foundations(record)
+        if foundations:
+            functions = ", ".join(f"`{function}`" for function, _ in foundations)
+            tests = ", ".join(test for _, test in foundations)
+            return f"fix {functions} first: this test builds on it, and its own test fails ({tests})"
+        return record.shown_hint or record.hint
+
     def score(self, step: str) -> dict:
         tests = [r for r in self.records.values() if r.step == step]
         return {
@@ -50,7 +75,7 @@ class GradingState:
             "max_points": sum(r.max_points for r in tests),
             "tests": [
                 {"name": r.name, "points": r.max_points if r.passed else 0, "max_points": r.max_points,
-                 "passed": r.passed, "hint": None if r.passed else (r.shown_hint or r.hint)}
+                 "passed": r.passed, "hint": None if r.passed else self.hint_for(r)}
                 for r in tests
             ],
         }
@@ -71,7 +96,7 @@ def pytest_addoption(parser):
     group.addoption("--grading-seed", type=int, default=0, metavar="N",
                     help="seed from which every test input is generated (default 0)")
     group.addoption("--call-timeout", type=float, default=10.0, metavar="S",
-                    help="seconds one call into student code may take (default 10)")
+                    help="seconds a call into your code may take (in-process: a whole test; default 10)")
     group.addoption("--worker-memory-mb", type=int, default=6144, metavar="MB",
                     help="address-space limit of the worker process (default 6144)")
 
@@ -93,11 +118,38 @@ def _graded_root(config) -> Path:
     return here / "exercises"
 
 
+def _announce(config, text: str) -> None:
+    """Write ``text`` to the real stderr, past pytest's output capture (the run is about to end)."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=True)
+    sys.stderr.write(text)
+    sys.stderr.flush()
+
+
+def _is_xdist_controller(config) -> bool:
+    """pytest-xdist's controller runs no test itself: its workers do and send it their reports."""
+    return bool(getattr(config.option, "numprocesses", None)) and not hasattr(config, "workerinput")
+
+
+def _is_xdist_worker(config) -> bool:
+    return hasattr(config, "workerinput")
+
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "points(value, hint, timeout=None): points a graded test is worth")
+    global _config
+    _config = config
+    config.addinivalue_line("markers", "points(value, hint, timeout=None, builds_on=None): "
+                                       "points a graded test is worth")
+    if "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        # A test's tensors are tiny: with a second thread the two only contend (measured in
+        # bench/suites.py). The sandbox worker is forked from this process and inherits it.
+        torch.set_num_threads(1)
     root = _graded_root(config)
     if config.getoption("in_process"):
-        backend = InProcess(root)
+        backend = InProcess(root, announce=lambda text: _announce(config, text))
     else:
         backend = Sandbox(root, memory_mb=config.getoption("worker_memory_mb"),
                           timeout_s=config.getoption("call_timeout"))
@@ -106,10 +158,10 @@ def pytest_configure(config):
 
 
 def pytest_sessionstart(session):
-    # Start the worker now when the command names graded steps, so that it imports torch
-    # while pytest collects; otherwise it starts once graded tests are collected.
+    # Start the worker now when the command names graded steps, so that it is ready when
+    # collection ends; otherwise it starts once graded tests are collected.
     backend = session.config.stash[STATE].backend
-    if not isinstance(backend, Sandbox):
+    if not isinstance(backend, Sandbox) or _is_xdist_controller(session.config):
         return
     for arg in session.config.args:
         path = Path(arg.split("::")[0]).resolve()
@@ -131,21 +183,25 @@ def step_of(path: Path) -> str | None:
     return None
 
 
+def _record_for(item) -> TestRecord:
+    step = step_of(Path(item.path))
+    marker = item.get_closest_marker("points")
+    if marker is None:
+        raise pytest.UsageError(f"{item.nodeid} has no @points(...) marker: every graded test "
+                                "must say what it is worth and give a hint")
+    name = item.nodeid.split(f"{step}/", 1)[-1]
+    return TestRecord(step, name, marker.args[0], marker.kwargs["hint"], marker.kwargs.get("builds_on") or {})
+
+
 def pytest_collection_finish(session):
-    # Runs after -k and friends have deselected tests: only what will run is graded.
+    # Runs after -k and friends have deselected tests: only what will run is graded. A test
+    # that is collected but never runs (a run stopped early) keeps 0 points.
     state = session.config.stash[STATE]
     for item in session.items:
-        step = step_of(Path(item.path))
-        if step is None:
-            continue
-        marker = item.get_closest_marker("points")
-        if marker is None:
-            raise pytest.UsageError(f"{item.nodeid} has no @points(...) marker: every graded test "
-                                    "must say what it is worth and give a hint")
-        name = item.nodeid.split(f"{step}/", 1)[-1]
-        state.records[item.nodeid] = TestRecord(step, name, marker.args[0], marker.kwargs["hint"])
+        if step_of(Path(item.path)) is not None:
+            state.records[item.nodeid] = _record_for(item)
     if state.records:
-        state.backend.start()  # a worker imports torch while the first tests are set up
+        state.backend.start()  # no-op if it already runs
 
 
 @pytest.fixture
@@ -155,9 +211,6 @@ def student(request) -> StudentCode:
     step = step_of(Path(request.node.path))
     if step is None:
         raise pytest.UsageError("the `student` fixture is only for tests inside a stepNN/ folder")
-    marker = request.node.get_closest_marker("points")
-    timeout = marker.kwargs.get("timeout") if marker else None
-    state.backend.timeout_s = timeout or state.call_timeout
     yield StudentCode(state.backend, step)
     state.backend.reset()
 
@@ -175,6 +228,17 @@ def generator(seed):
     import torch
 
     return torch.Generator().manual_seed(seed)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    # The time limit: per call into student code in the sandbox, per test in process.
+    state = item.config.stash[STATE]
+    if item.nodeid not in state.records:
+        return (yield)
+    marker = item.get_closest_marker("points")
+    with state.backend.time_limit(marker.kwargs.get("timeout") or state.call_timeout):
+        return (yield)
 
 
 def _student_frames_text(exc: StudentError) -> str:
@@ -196,25 +260,65 @@ def pytest_runtest_makereport(item, call):
     record = state.records.get(item.nodeid)
     if record is None:
         return report
-    if report.when == "call" and report.passed:
-        record.passed = True
-    elif report.failed:
-        record.passed = False
+    outcome = dataclasses.replace(record, passed=report.passed, shown_hint=None, import_error=None)
+    if report.failed:
         exc = call.excinfo.value if call.excinfo else None
         hint = getattr(exc, "__grader_hint__", None) or record.hint
         not_implemented = describe_not_implemented(exc, state.root) if exc is not None else None
         if not_implemented:
-            record.shown_hint = not_implemented
+            outcome.shown_hint = not_implemented
             report.longrepr = f"{not_implemented}{_test_line(item, call.excinfo)}"
-            return report
-        if isinstance(exc, ModuleDoesNotImport):
-            hint = "fix this first: no test of this module can pass until the module imports"
-        record.shown_hint = hint
-        if isinstance(exc, StudentError):
-            report.longrepr = f"{exc}{_student_frames_text(exc)}{_test_line(item, call.excinfo)}\n\nhint: {hint}"
+        elif isinstance(exc, ModuleDoesNotImport):
+            outcome.import_error = str(exc)
+            outcome.shown_hint = "fix this first: no test of this module can pass until the module imports"
+            already_shown = any(r.import_error == str(exc) for r in state.records.values())
+            report.longrepr = f"{exc} (shown once above)" if already_shown else f"{exc}\n\nhint: {outcome.shown_hint}"
         else:
-            report.sections.append(("hint", hint))
+            outcome.shown_hint = hint
+            hint = state.hint_for(outcome)
+            if isinstance(exc, (StudentError, TimeLimitExceeded)):
+                frames = _student_frames_text(exc) if isinstance(exc, StudentError) else ""
+                report.longrepr = f"{exc}{frames}{_test_line(item, call.excinfo)}\n\nhint: {hint}"
+            else:
+                report.sections.append(("hint", hint))
+    if report.when == "call" or report.failed:
+        report.user_properties.append((PROPERTY, dataclasses.asdict(outcome)))
     return report
+
+
+def pytest_runtest_logreport(report):
+    # Called in the process that ran the test and, under xdist, again in the controller.
+    outcome = dict(report.user_properties).get(PROPERTY)
+    if outcome is None:
+        return
+    records = _config.stash[STATE].records
+    earlier = records.get(report.nodeid)
+    if outcome["passed"] and earlier is not None and (earlier.shown_hint or earlier.import_error):
+        return  # an earlier phase of this test failed; nothing turns that into a pass
+    records[report.nodeid] = TestRecord(**outcome)
+
+
+_config = None  # pytest_runtest_logreport receives no config: the one of this run
+
+
+def _grade_lines(state: GradingState) -> list[str]:
+    lines, headlined = [], set()
+    failed = [r for r in state.records.values() if not r.passed]
+    for record in failed:
+        if record.import_error:
+            if record.import_error in headlined:
+                continue
+            headlined.add(record.import_error)
+            affected = [r for r in failed if r.import_error == record.import_error]
+            lines.append(f"  {record.import_error}")
+            lines.append(f"        fix this first: its {len(affected)} tests "
+                         f"({sum(r.max_points for r in affected)} points) cannot pass until it imports")
+        else:
+            lines.append(f"  0/{record.max_points}  {record.step}/{record.name}")
+            lines.append(f"        hint: {state.hint_for(record)}")
+    for note in getattr(state.backend, "notes", {}):
+        lines.append(f"  note: {note}")
+    return lines
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
@@ -223,12 +327,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     # before its final "N passed" line.
     result = yield
     state = config.stash[STATE]
-    if state.records:
+    if state.records and not _is_xdist_worker(config):
         terminalreporter.write_sep("-", "grade")
-        for record in state.records.values():
-            if not record.passed:
-                terminalreporter.write_line(f"  0/{record.max_points}  {record.step}/{record.name}")
-                terminalreporter.write_line(f"        hint: {record.shown_hint or record.hint}")
+        for line in _grade_lines(state):
+            terminalreporter.write_line(line)
         for step in state.steps():
             score = state.score(step)
             terminalreporter.write_line(f"{step}: {score['points']}/{score['max_points']} points", bold=True)
@@ -238,7 +340,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 def pytest_sessionfinish(session, exitstatus):
     state = session.config.stash.get(STATE, None)
     path = session.config.getoption("score_json", None)
-    if state is None or not path:
+    if state is None or not path or _is_xdist_worker(session.config):
         return
     scores = [state.score(step) for step in state.steps()]
     document = scores[0] if len(scores) == 1 else {"steps": scores}

@@ -14,14 +14,17 @@ Two backends sit behind it and the tests cannot tell them apart:
 from __future__ import annotations
 
 import builtins
+import contextlib
 import importlib
 import importlib.util
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from grader.wire import HandleRef, ModuleRef, dump_request, load_reply
 
@@ -53,6 +56,11 @@ class StudentTimeout(StudentError):
     pass
 
 
+class TimeLimitExceeded(BaseException):
+    """In-process mode: a test ran past its time limit (a BaseException, so that an
+    ``except Exception`` in student code cannot swallow it)."""
+
+
 class WorkerCrashed(StudentError):
     pass
 
@@ -69,6 +77,12 @@ def student_exception(info: dict, label: str) -> StudentError:
     name = info["type"]
     where = f" at {info['where']}" if info.get("where") else ""
     message = f"your `{label}` raised {name}{where}: {info['message']}"
+    if label.startswith("probe "):
+        # A probe is the test's own helper: blame the student's line it reached, not the probe.
+        probe = label.removeprefix("probe ")
+        message = (f"your code raised {name}{where} while the test's probe `{probe}` used it: {info['message']}"
+                   if where else
+                   f"the test's probe `{probe}` failed with {name} on your objects: {info['message']}")
     if name == "NotImplementedError":
         function = info.get("function") or label
         return NotImplementedYet(f"not implemented yet: `{function}`{where}", info)
@@ -132,6 +146,42 @@ class Remote:
         return f"<{self._label} in the worker>"
 
 
+class _ForkedWorker:
+    """The few parts of ``subprocess.Popen`` that the sandbox uses, for a forked worker."""
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self) -> int:
+        if self.returncode is None:
+            _, status = os.waitpid(self.pid, 0)
+            self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+
+def can_fork() -> bool:
+    """Fork a worker only where that is safe: Linux, and no other thread in this process.
+
+    A forked worker starts in milliseconds with torch already imported; a spawned one
+    imports torch again (about two seconds). macOS forbids fork without exec for
+    processes that loaded system frameworks, and forking a multi-threaded process can
+    copy a lock that some other thread holds.
+    """
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
 class Sandbox:
     """Runs student code in a worker process and forwards requests to it."""
 
@@ -140,32 +190,58 @@ class Sandbox:
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
         self.generation = 0
-        self.process: subprocess.Popen | None = None
+        self.process: subprocess.Popen | _ForkedWorker | None = None
         self.connection = None
         self.ready = False
         self.imported: set[tuple[str, str]] = set()
+        self.notes: dict[str, None] = {}  # messages for the end of the run, e.g. a skipped breakpoint()
 
     # -- the worker's life ------------------------------------------------------
     def start(self) -> None:
-        """Start a worker now; it imports torch while pytest collects the tests."""
+        """Start a worker if none is running: forked from this process where possible."""
         if self.process is not None:
             return
         parent_end, child_end = multiprocessing.Pipe(duplex=True)
-        env = dict(os.environ)
-        grader_home = str(Path(__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (grader_home, env.get("PYTHONPATH")) if p)
-        env["PYTHONUNBUFFERED"] = "1"  # what student code prints reaches the test's captured output at once
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "grader.worker", str(child_end.fileno()), str(self.root), str(self.memory_mb)],
-            pass_fds=(child_end.fileno(),), env=env, stdin=subprocess.DEVNULL,
-        )
+        if can_fork():
+            self.process = self._fork(parent_end, child_end)
+        else:
+            self.process = self._spawn(child_end)
         child_end.close()
         self.connection = parent_end
         self.generation += 1
         self.ready = False
         self.imported.clear()
 
+    def _fork(self, parent_end, child_end) -> _ForkedWorker:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the worker: it must never return into pytest
+            code = 1
+            try:
+                parent_end.close()
+                from grader.worker import serve_forked
+
+                serve_forked(child_end, self.root, self.memory_mb)
+                code = 0
+            finally:
+                os._exit(code)
+        return _ForkedWorker(pid)
+
+    def _spawn(self, child_end) -> subprocess.Popen:
+        env = dict(os.environ)
+        grader_home = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (grader_home, env.get("PYTHONPATH")) if p)
+        env["PYTHONUNBUFFERED"] = "1"  # what student code prints reaches the test's captured output at once
+        return subprocess.Popen(
+            [sys.executable, "-m", "grader.worker", str(child_end.fileno()), str(self.root), str(self.memory_mb)],
+            pass_fds=(child_end.fileno(),), env=env, stdin=subprocess.DEVNULL,
+        )
+
     def stop(self) -> None:
+        """End the worker. The next request starts a fresh one, which imports modules anew."""
+        self.imported.clear()
+        self.ready = False
         if self.process is None:
             return
         try:
@@ -206,7 +282,8 @@ class Sandbox:
     def _outgoing(self, value: Any) -> Any:
         if isinstance(value, Remote):
             if value._generation != self.generation:
-                raise StudentError(f"{value._label} is gone: the worker was restarted after a timeout or crash")
+                raise StudentError(f"{value._label} is gone: the worker was restarted after a timeout or crash "
+                                   "earlier in this test")
             return value._ref
         if isinstance(value, list):
             return [self._outgoing(v) for v in value]
@@ -234,11 +311,15 @@ class Sandbox:
         reply = self._receive(self.timeout_s if timeout is None else timeout, label)
         if reply.get("printed"):
             sys.stdout.write(reply["printed"])
+        for note in reply.get("notes", ()):
+            self.notes[note] = None
         if "error" in reply:
             raise student_exception(reply["error"], label)
         return self._incoming(reply["ok"], label)
 
     def module(self, step: str, name: str) -> Remote:
+        # Start (or restart) the worker first: a handle made before a restart would be stale.
+        self._ensure_ready()
         ref = ModuleRef(step, name)
         if (step, name) not in self.imported:
             try:
@@ -255,6 +336,12 @@ class Sandbox:
         request = ("probe", path, function.__module__, function.__qualname__, args, kwargs)
         return self.request(request, f"probe {function.__name__}")
 
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        """Every call in the block may take ``seconds`` (the limit is enforced per call)."""
+        self.timeout_s = seconds
+        yield
+
     def reset(self) -> None:
         """Forget the objects of the test that just ended (a dead worker is simply left dead)."""
         if self.process is not None and self.ready:
@@ -267,9 +354,11 @@ class Sandbox:
 class InProcess:
     """Imports student modules into this process: plain tracebacks, ``breakpoint()`` works."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, announce: Callable[[str], None] | None = None):
         self.root = root
         self.timeout_s = None
+        self.notes: dict[str, None] = {}
+        self.announce = announce or (lambda text: (sys.__stderr__.write(text), sys.__stderr__.flush()))
 
     def start(self) -> None:
         # Bind the package name to *this* folder, whatever sys.path holds: a graded copy
@@ -294,6 +383,58 @@ class InProcess:
 
     def probe(self, function: Callable, args: tuple, kwargs: dict) -> Any:
         return function(*args, **kwargs)
+
+    def student_function(self, frame) -> str:
+        """``module.function`` of the innermost frame of student code at or above ``frame``."""
+        root = str(self.root)
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if filename.startswith(root) and not Path(filename).name.startswith("test_"):
+                return f"{Path(filename).stem}.{getattr(frame.f_code, 'co_qualname', frame.f_code.co_name)}"
+            frame = frame.f_back
+        return "the test"
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float) -> Iterator[None]:
+        """The whole block (one test) may take ``seconds``; then the running code is interrupted.
+
+        Without a worker there is nothing to kill, so a timer interrupts the main thread
+        (SIGALRM). The error is a BaseException, so ``except Exception`` cannot swallow it;
+        code that swallows even that is interrupted every second, and after three more
+        tries the run ends with a message. The same block turns ``os._exit`` in student
+        code into an error instead of the end of pytest.
+        """
+        usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+        fired = 0
+
+        def on_alarm(signum, frame):
+            nonlocal fired
+            fired += 1
+            where = self.student_function(frame)
+            if fired > 3:
+                self.announce(f"\ngrader: `{where}` kept running after its {seconds:g} s limit and "
+                              "swallowed the timeout; the run is stopped.\n")
+                real_exit(3)
+            raise TimeLimitExceeded(f"timed out after {seconds:g} s in `{where}`")
+
+        real_exit, pid = os._exit, os.getpid()
+
+        def guarded_exit(code):
+            if os.getpid() != pid:  # a child process (a DataLoader worker, say) exits as usual
+                real_exit(code)
+            raise WorkerCrashed(f"your code called os._exit({code}), which would end the whole grading run")
+
+        previous = signal.signal(signal.SIGALRM, on_alarm) if usable else None
+        if usable:
+            signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
+        os._exit = guarded_exit
+        try:
+            yield
+        finally:
+            os._exit = real_exit
+            if usable:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                signal.signal(signal.SIGALRM, previous)
 
     def stop(self) -> None:
         pass

@@ -1,8 +1,9 @@
 """The worker: a separate process that imports and runs student code for the grader.
 
-Started by ``grader.seam.Sandbox`` as ``python -m grader.worker FD ROOT MEMORY_MB``. It
-reads requests from the connection on file descriptor FD, runs them against the student
-modules in package folder ROOT, and answers with data (see ``grader.wire``). Whatever the
+Started by ``grader.seam.Sandbox``: forked from the grading process on Linux (torch is then
+already imported), or as ``python -m grader.worker FD ROOT MEMORY_MB`` elsewhere. It reads
+requests from its connection, runs them against the student modules in package folder
+ROOT, and answers with data (see ``grader.wire``). Whatever the
 student code does here (print, patch torch, call ``sys.exit``) cannot change a verdict:
 the assertions run in the grading process.
 """
@@ -15,7 +16,9 @@ import importlib.util
 import io
 import os
 import resource
+import signal
 import sys
+import threading
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,9 +35,23 @@ class Worker:
         self.objects: dict[int, Any] = {}
         self.next_id = 1
         self.probe_modules: dict[str, Any] = {}
+        self.notes: list[str] = []
+        sys.breakpointhook = self.skip_breakpoint
         # The student's package is imported under its folder's own name, so relative
         # imports between steps (``from ..step01 import bpe``) resolve inside that tree.
         sys.path.insert(0, str(root.parent))
+
+    def skip_breakpoint(self, *args, **kwargs) -> None:
+        """``breakpoint()`` needs a terminal, which the worker does not have: skip it, and say so."""
+        caller = sys._getframe(1)
+        where = os.path.relpath(caller.f_code.co_filename, self.root.parent)
+        step = Path(caller.f_code.co_filename).parent.name
+        self.notes.append(f"breakpoint() at {where}:{caller.f_lineno} was skipped: the sandbox has no terminal. "
+                          f"To stop there, run `pytest exercises/{step} --in-process`.")
+
+    def is_student_file(self, filename: str) -> bool:
+        """Student code is under the graded root; the grading suites (test_*.py) are not."""
+        return filename.startswith(str(self.root)) and not Path(filename).name.startswith("test_")
 
     # -- objects that stay here -------------------------------------------------
     def keep(self, obj: Any) -> HandleRef:
@@ -123,15 +140,14 @@ class Worker:
     def error_reply(self, exc: BaseException) -> dict:
         """Describe an exception as data, pointing at the innermost line of student code."""
         frames = traceback.extract_tb(exc.__traceback__)
-        root = str(self.root)
-        student_frames = [f for f in frames if f.filename.startswith(root)]
+        student_frames = [f for f in frames if self.is_student_file(f.filename)]
         where, function = None, None
         tb = exc.__traceback__
         while tb is not None:
             code = tb.tb_frame.f_code
-            if code.co_filename.startswith(root) or function is None:
+            if self.is_student_file(code.co_filename) or function is None:
                 function = getattr(code, "co_qualname", code.co_name)
-            if code.co_filename.startswith(root):
+            if self.is_student_file(code.co_filename):
                 where = f"{os.path.relpath(code.co_filename, self.root.parent)}:{tb.tb_lineno}"
             tb = tb.tb_next
         try:
@@ -162,6 +178,8 @@ class Worker:
                     reply = {"ok": to_wire(self.handle(request), self.keep)}
             except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code included
                 reply = self.error_reply(exc)
+            if self.notes:
+                reply["notes"], self.notes = self.notes, []
             output = printed.getvalue()
             if output:
                 if len(output) > MAX_PRINTED:
@@ -183,12 +201,32 @@ def limit_memory(megabytes: int) -> None:
             pass
 
 
+def serve_forked(connection: Connection, root: Path, memory_mb: int) -> None:
+    """The worker's life after a fork from the grading process, which already imported torch."""
+    # The grading process may have imported a package of the same name as the graded
+    # folder (its own exercises/, say): the worker must import the graded folder's files.
+    for name in [m for m in sys.modules if m == root.name or m.startswith(root.name + ".")]:
+        del sys.modules[name]
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    sys.stdin = open(os.devnull)
+    limit_memory(memory_mb)
+    # The first torch optimizer a test creates imports torch._dynamo, which takes over a
+    # second. Import it now, beside the first requests: a request that needs it meanwhile
+    # waits on the import lock, as any importer would.
+    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
+    connection.send_bytes(dump_reply({"ok": "ready"}))
+    Worker(root).serve(connection)
+
+
 def main() -> None:
     fd, root, memory_mb = int(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
     connection = Connection(fd)
     limit_memory(memory_mb)
-    import torch  # noqa: F401  every step uses it; importing it now keeps the first call fast
+    import torch  # every step uses it; importing it now keeps the first call fast
 
+    torch.set_num_threads(1)  # the tensors in a test are tiny: a second thread only contends
     connection.send_bytes(dump_reply({"ok": "ready"}))
     Worker(root).serve(connection)
 

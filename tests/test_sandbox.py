@@ -38,7 +38,10 @@ HOSTILE = {
         class Payload:
             def __reduce__(self):
                 return (os.system, ("touch {marker}",))
-        sys.modules["__main__"].dump_reply = lambda reply: pickle.dumps(Payload())
+        # The worker module is grader.worker when forked and __main__ when spawned.
+        for name in ("grader.worker", "__main__"):
+            if hasattr(sys.modules.get(name), "dump_reply"):
+                sys.modules[name].dump_reply = lambda reply: pickle.dumps(Payload())
     """),
 }
 
