@@ -62,9 +62,11 @@ class GradingState:
             return record.shown_hint
         foundations = self.unfinished_foundations(record)
         if foundations:
-            functions = ", ".join(f"`{function}`" for function, _ in foundations)
+            functions = " and ".join(f"`{function}`" for function, _ in foundations)
             tests = ", ".join(test for _, test in foundations)
-            return f"fix {functions} first: this test builds on it, and its own test fails ({tests})"
+            if len(foundations) == 1:
+                return f"fix {functions} first: this test builds on it, and its own test fails ({tests})"
+            return f"fix {functions} first: this test builds on them, and their own tests fail ({tests})"
         return record.shown_hint or record.hint
 
     def score(self, step: str) -> dict:
@@ -272,7 +274,9 @@ def pytest_runtest_makereport(item, call):
             outcome.import_error = str(exc)
             outcome.shown_hint = "fix this first: no test of this module can pass until the module imports"
             already_shown = any(r.import_error == str(exc) for r in state.records.values())
-            report.longrepr = f"{exc} (shown once above)" if already_shown else f"{exc}\n\nhint: {outcome.shown_hint}"
+            module = str(exc).split(": ", 1)[0]  # "stepNN/name.py does not import"
+            report.longrepr = (f"{module} (the error is shown in the first such failure)" if already_shown
+                               else f"{exc}\n\nhint: {outcome.shown_hint}")
         else:
             outcome.shown_hint = hint
             hint = state.hint_for(outcome)

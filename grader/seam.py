@@ -376,10 +376,10 @@ class InProcess:
         try:
             return importlib.import_module(f"{self.root.name}.{step}.{name}")
         except Exception as err:
-            where = None
+            where, message = None, str(err)
             if isinstance(err, SyntaxError) and err.filename:
-                where = f"{os.path.relpath(err.filename, self.root.parent)}:{err.lineno}"
-            raise import_failure(step, name, type(err).__name__, str(err), where) from err
+                where, message = f"{os.path.relpath(err.filename, self.root.parent)}:{err.lineno}", err.msg
+            raise import_failure(step, name, type(err).__name__, message, where) from err
 
     def probe(self, function: Callable, args: tuple, kwargs: dict) -> Any:
         return function(*args, **kwargs)

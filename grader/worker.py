@@ -154,6 +154,10 @@ class Worker:
             message = str(exc)
         except BaseException:  # a student exception whose __str__ itself fails
             message = "<unprintable>"
+        if isinstance(exc, SyntaxError) and exc.filename and self.is_student_file(exc.filename):
+            # The line at fault is the one that does not parse, not the import that reached it.
+            where = f"{os.path.relpath(exc.filename, self.root.parent)}:{exc.lineno}"
+            message = exc.msg
         shown = student_frames or frames[-1:]
         return {"error": {
             "type": type(exc).__name__,

@@ -92,3 +92,29 @@ def test_student_root_must_be_a_package(tmp_path):
     course = make_course(tmp_path)
     output, code = run(course, "exercises/step98", "--student-root", str(tmp_path / "nowhere"))
     assert code == 4 and "is not a package folder" in output
+
+
+BUILDS_ON_SUITE = '''
+from grader import points
+
+@points(2, hint="sub subtracts")
+def test_sub(student):
+    assert student.mod.sub(5, 3) == 2
+
+@points(3, hint="the distance is the absolute difference", builds_on={"sub": "test_sub"})
+def test_distance(student):
+    assert abs(student.mod.sub(3, 5)) == 2
+
+@points(1, hint="add adds", builds_on={"sub": "test_sub"})
+def test_add_then_sub(student):
+    assert student.mod.add(1, 1) == 2
+'''
+
+
+def test_a_test_that_builds_on_a_failing_function_says_to_fix_that_first(tmp_path):
+    course = make_course(tmp_path, suite=BUILDS_ON_SUITE)
+    run(course, "exercises/step98", "--score-json", "score.json")
+    hints = {t["name"].split("::")[1]: t["hint"] for t in json.loads((course / "score.json").read_text())["tests"]}
+    assert hints["test_sub"] == "sub subtracts"
+    assert hints["test_distance"] == "fix `sub` first: this test builds on it, and its own test fails (test_sub)"
+    assert hints["test_add_then_sub"] is None  # it passed: what it builds on does not matter

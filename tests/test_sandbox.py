@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from helpers import REPO, STEPS, copy_solutions, run_suite
+from helpers import REPO, STEPS, copy_solutions, passed_tests, run_suite
 
 WRONG_COUNTS = "    return torch.zeros(vocab_size, vocab_size, dtype=torch.long)\n"
 
@@ -150,3 +150,51 @@ def test_a_module_that_does_not_import_says_so(tmp_path, options):
     assert score["points"] == 0
     assert "step00/bigram.py does not import: SyntaxError" in output
     assert all(t["hint"].startswith("fix this first") for t in score["tests"])
+
+
+def test_a_module_that_does_not_import_is_one_headline(tmp_path):
+    root = hostile_root(tmp_path, "def broken(:\n")
+    _, output, _ = run_suite("step00", "--student-root", str(root))
+    grade = output.split(" grade ")[1]
+    assert grade.count("does not import") == 1, grade
+    assert "fix this first: its 13 tests (25 points) cannot pass until it imports" in grade
+    # The full error appears twice: in the first failure and in the headline.
+    assert output.count("SyntaxError at solutions/step00/bigram.py:") == 2, output
+
+
+def test_a_leftover_breakpoint_is_skipped_with_a_note(tmp_path):
+    root = copy_solutions(tmp_path)
+    module = root / "step00" / "bigram.py"
+    anchor = "    counts = torch.zeros(vocab_size, vocab_size, dtype=torch.long)\n"
+    module.write_text(module.read_text().replace(anchor, "    breakpoint()\n" + anchor))
+    score, output, _ = run_suite("step00", "--student-root", str(root))
+    assert score["points"] == score["max_points"], "a leftover breakpoint() must not cost points"
+    assert "note: breakpoint() at solutions/step00/bigram.py:" in output
+    assert "run `pytest exercises/step00 --in-process`" in output
+
+
+def test_an_error_inside_a_probe_points_at_the_student_line(tmp_path):
+    root = copy_solutions(tmp_path)
+    module = root / "step02" / "dataset.py"
+    source = module.read_text() + (
+        "\n\ndef _broken_item(self, index):\n"
+        "    raise RuntimeError('index out of range, oops')\n"
+        "NextTokenDataset.__getitem__ = _broken_item\n")
+    module.write_text(source)
+    raise_line = source.splitlines().index("    raise RuntimeError('index out of range, oops')") + 1
+    _, output, _ = run_suite("step02", "--student-root", str(root), "-k", "dataloader")
+    assert (f"your code raised RuntimeError at solutions/step02/dataset.py:{raise_line} while the test's probe "
+            "`run_dataloader` used it") in output, output
+    assert "test_dataset.py:1" not in output.split("hint:")[0].split("raised RuntimeError")[1].split("\n")[0]
+
+
+def test_pytest_xdist_gives_the_same_grade(tmp_path):
+    root = copy_solutions(tmp_path)
+    module = root / "step01" / "bpe.py"
+    module.write_text(module.read_text().replace("            i += 2", "            i += 1"))  # merges overlap
+    alone, _, _ = run_suite("step01", "--student-root", str(root))
+    spread, output, _ = run_suite("step01", "--student-root", str(root), "-n", "2")
+    assert 0 < spread["points"] < spread["max_points"]
+    assert passed_tests(spread) == passed_tests(alone)
+    assert f"step01: {spread['points']}/{spread['max_points']} points" in output
+    assert "Traceback" not in output

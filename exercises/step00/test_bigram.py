@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import hint, points
+from grader.checks import expect_close
 
 V = 5  # a small vocabulary keeps every table readable when a test fails
 
@@ -43,10 +44,15 @@ def test_counts_match_definition(student, generator):
     counts = student.bigram.bigram_counts(ids, V)
     with hint("the table has one row and one column per token: shape (vocab_size, vocab_size)"):
         assert tuple(counts.shape) == (V, V)
-    with hint("N tokens hold N - 1 (current, next) pairs: pair ids[t] with ids[t + 1], not with itself"):
-        assert int(counts.sum()) == len(ids) - 1
-        assert int(counts.diagonal().sum()) == int((ids[:-1] == ids[1:]).sum())
-    assert torch.equal(counts.long(), reference_counts(ids, V))
+    expected = reference_counts(ids, V)
+    expect_close(counts, expected, name="counts", mistakes={
+        "`counts[ids[:-1], ids[1:]] += 1` adds 1 only once per distinct pair: with repeated index pairs, "
+        "advanced-index += does not accumulate. Use counts.index_put_(..., accumulate=True) or a loop":
+            (expected > 0).long(),
+        "counts are transposed: rows are the current token, columns the next": expected.T,
+        "N tokens hold N - 1 (current, next) pairs: pair ids[t] with ids[t + 1], not with itself":
+            torch.diag(torch.bincount(ids[:-1], minlength=V)),
+    })
 
 
 # --- probabilities ---------------------------------------------------------------
@@ -87,6 +93,13 @@ def test_forward_shapes(student, generator):
     assert loss is None
 
 
+@points(1, hint="start the table at zeros (torch.zeros), so that a new model predicts a uniform distribution")
+def test_new_model_predicts_uniformly(student, generator):
+    model = student.bigram.BigramLM(V)
+    logits, _ = model(torch.randint(0, V, (2, 4), generator=generator))
+    expect_close(logits, torch.zeros(2, 4, V), name="the logits of a new model", atol=0)
+
+
 @points(2, hint="a bigram model looks at the current token only: the logits at position t depend on idx[:, t] alone")
 def test_logits_ignore_earlier_tokens(student, generator):
     model = student.bigram.BigramLM(V)
@@ -106,15 +119,34 @@ def test_loss_is_cross_entropy(student, generator):
     idx = torch.randint(0, V, (4, 5), generator=generator)
     targets = torch.randint(0, V, (4, 5), generator=generator)
     logits, loss = model(idx, targets)
-    expected = F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1))
+    flat_logits, flat_targets = logits.reshape(-1, V), targets.reshape(-1)
     assert loss.dim() == 0, "the loss is one number: average over the batch and the positions"
-    torch.testing.assert_close(loss, expected)
+    expect_close(loss, F.cross_entropy(flat_logits, flat_targets), name="the loss", mistakes={
+        "softmax applied before cross_entropy: F.cross_entropy takes the raw logits and applies log-softmax "
+        "itself, so pass it logits, not probabilities": F.cross_entropy(F.softmax(flat_logits, dim=-1), flat_targets),
+        "the loss is summed, not averaged: use the mean over all B * T positions":
+            F.cross_entropy(flat_logits, flat_targets, reduction="sum"),
+    })
+
+
+def markov_chain(generator, length: int) -> torch.Tensor:
+    """Token ids from a random, strongly skewed table of transition probabilities.
+
+    Skewed on purpose: its conditional entropy lies far below ln V, where a model whose
+    loss is not the cross-entropy of its logits stops.
+    """
+    transitions = F.softmax(3 * torch.randn(V, V, generator=generator), dim=1)
+    ids = [0]
+    for _ in range(length - 1):
+        ids.append(int(torch.multinomial(transitions[ids[-1]], 1, generator=generator)))
+    return torch.tensor(ids)
 
 
 @points(3, hint="training should drive the loss down to the data's conditional entropy H(next | current); "
-                "check that the loss is cross-entropy of the table's rows", timeout=30)
+                "check that the loss is the cross-entropy of the raw logits", timeout=30,
+        builds_on={"BigramLM.forward": "test_loss_is_cross_entropy"})
 def test_training_reaches_conditional_entropy(student, generator):
-    ids = torch.randint(0, V, (400,), generator=generator)
+    ids = markov_chain(generator, 600)
     # The best any bigram model can do on this data: the entropy of next given current.
     counts = reference_counts(ids, V).double()
     p_pair = counts / counts.sum()
@@ -124,12 +156,16 @@ def test_training_reaches_conditional_entropy(student, generator):
     model = student.bigram.BigramLM(V)
     losses = student.probe(train_full_batch, model, ids, steps=300, lr=0.3)
     assert losses[-1] < losses[0], "training did not lower the loss at all"
-    assert abs(losses[-1] - entropy) < 0.02, f"final loss {losses[-1]:.4f}, conditional entropy {entropy:.4f}"
+    # Judge the trained model by the cross-entropy computed here, not by the loss it reports.
+    logits, _ = model(ids[:-1].unsqueeze(0))
+    reached = float(F.cross_entropy(logits[0].double(), ids[1:]))
+    assert abs(reached - entropy) < 0.02, f"cross-entropy after training {reached:.4f}, conditional entropy {entropy:.4f}"
 
 
 # --- generation ----------------------------------------------------------------------
 
-@points(2, hint="generate returns the prompt followed by max_new_tokens new tokens: shape (B, T + max_new_tokens)")
+@points(2, hint="generate returns the prompt followed by max_new_tokens new tokens: shape (B, T + max_new_tokens)",
+        builds_on={"BigramLM.forward": "test_forward_shapes"})
 def test_generate_keeps_prompt(student, generator):
     model = student.bigram.BigramLM(V)
     prompt = torch.randint(0, V, (3, 4), generator=generator)
@@ -140,7 +176,8 @@ def test_generate_keeps_prompt(student, generator):
 
 
 @points(2, hint="generate must continue from the logits at the LAST position (logits[:, -1]), appending one token at a time",
-        timeout=30)
+        timeout=30,
+        builds_on={"BigramLM.forward": "test_loss_is_cross_entropy"})
 def test_trained_on_abab_it_alternates(student, generator):
     # The step's experiment: train on "abababababab" (a=0, b=1), then start from "b".
     model = student.bigram.BigramLM(2)
@@ -151,7 +188,8 @@ def test_trained_on_abab_it_alternates(student, generator):
     assert out[0, 6:].tolist() == [1, 0, 1, 0]
 
 
-@points(2, hint="generate must sample with torch.multinomial from softmax(logits), not take the argmax")
+@points(2, hint="generate must sample with torch.multinomial from softmax(logits), not take the argmax",
+        builds_on={"BigramLM.forward": "test_forward_shapes"})
 def test_generate_samples_from_softmax(student, generator):
     model = student.bigram.BigramLM(3)
     table = torch.tensor([[0.0, 1.0, 2.0], [2.0, 0.0, 0.0], [0.0, 0.0, 0.0]])

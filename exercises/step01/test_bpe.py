@@ -9,6 +9,8 @@ that only handles the examples here will not pass when graded with another seed.
 import random
 from collections import Counter
 
+import pytest
+
 from grader import hint, points
 
 # A small alphabet with accents and emoji: short texts then have many repeated pairs.
@@ -66,13 +68,23 @@ def as_pairs(merges):
 def test_pair_counts(student, seed):
     rng = random.Random(seed)
     ids = [rng.randrange(5) for _ in range(60)]
+    counts = student.bpe.pair_counts(ids)
+    with hint("the last pair (ids[-2], ids[-1]) is missing: a list of n ids has n - 1 pairs, "
+              "so i runs over range(len(ids) - 1)"):
+        assert counts != dict(Counter(zip(ids[:-1], ids[1:-1])))
     assert student.bpe.pair_counts([1, 2, 1, 2]) == {(1, 2): 2, (2, 1): 1}
-    assert student.bpe.pair_counts(ids) == dict(Counter(zip(ids, ids[1:])))
+    assert counts == dict(Counter(zip(ids, ids[1:])))
     assert student.bpe.pair_counts([3]) == {}
 
 
 @points(2, hint="after merging a pair, skip both of its ids: occurrences cannot overlap ([7, 7, 7] -> [Z, 7])")
 def test_merge_pair(student, seed):
+    for ids, merged in (([1, 2, 3], [256, 3]), ([5], [5])):
+        result = student.bpe.merge_pair(ids, (1, 2), 256)
+        if result == merged[:-1]:
+            with hint("the last id is dropped when it is not part of a merge: keep scanning until i reaches "
+                      "len(ids), not len(ids) - 1"):
+                assert result == merged
     assert student.bpe.merge_pair([7, 7, 7], (7, 7), 300) == [300, 7]
     assert student.bpe.merge_pair([1, 2, 3, 1, 2], (1, 2), 256) == [256, 3, 256]
     rng = random.Random(seed)
@@ -82,17 +94,33 @@ def test_merge_pair(student, seed):
         assert student.bpe.merge_pair(ids, pair, 99) == reference_merge(ids, pair, 99)
 
 
+def reference_most_frequent(counts: dict):
+    best = max(counts.values())
+    return min(pair for pair, count in counts.items() if count == best)
+
+
 @points(2, hint="ties between equally frequent pairs go to the smallest pair (a, b): compare a first, then b")
-def test_most_frequent_pair_and_ties(student):
-    assert student.bpe.most_frequent_pair({(5, 1): 2, (0, 9): 7, (3, 3): 1}) == (0, 9)
+def test_most_frequent_pair_and_ties(student, seed):
+    with hint("return the pair with the HIGHEST count; the order of the pairs only breaks ties"):
+        assert student.bpe.most_frequent_pair({(9, 9): 5, (1, 2): 3, (0, 4): 1}) == (9, 9)
+        assert student.bpe.most_frequent_pair({(0, 9): 7, (5, 1): 2, (3, 3): 1}) == (0, 9)
     assert student.bpe.most_frequent_pair({(256, 97): 2, (97, 98): 2, (98, 99): 1}) == (97, 98)
     assert student.bpe.most_frequent_pair({(4, 9): 3, (4, 2): 3, (7, 0): 3}) == (4, 2)
+    rng = random.Random(seed)
+    for _ in range(10):
+        counts = {(rng.randrange(6), rng.randrange(6)): rng.randrange(1, 5) for _ in range(12)}
+        assert student.bpe.most_frequent_pair(counts) == reference_most_frequent(counts)
 
 
 # --- training ------------------------------------------------------------------------------
 
+# Training is built from the three functions above: when one of them fails its own test,
+# the training tests say to fix it first instead of showing a confusing list of merges.
+BUILDING_BLOCKS = {"pair_counts": "test_pair_counts", "merge_pair": "test_merge_pair",
+                   "most_frequent_pair": "test_most_frequent_pair_and_ties"}
+
 @points(2, hint="the classic example: (a, a) -> 256, then the tie between (256, a) and (a, b) goes to "
-                "the smaller pair (a, b) -> 257, then (256, 257)")
+                "the smaller pair (a, b) -> 257, then (256, 257)", builds_on=BUILDING_BLOCKS)
 def test_classic_aaabdaaabac(student):
     merges = student.bpe.train("aaabdaaabac", 259)
     a, b = ord("a"), ord("b")
@@ -100,7 +128,7 @@ def test_classic_aaabdaaabac(student):
 
 
 @points(3, hint="each round merges the most frequent pair of the CURRENT ids (recount after every merge), "
-                "ties to the smallest pair")
+                "ties to the smallest pair", builds_on=BUILDING_BLOCKS)
 def test_train_matches_definition(student, seed):
     rng = random.Random(seed)
     for _ in range(3):
@@ -109,14 +137,14 @@ def test_train_matches_definition(student, seed):
         assert as_pairs(student.bpe.train(text, 256 + 30)) == expected
 
 
-@points(2, hint="a chunk that occurs n times counts n times, and pairs are counted inside a chunk only")
+@points(2, hint="a chunk that occurs n times counts n times, and pairs are counted inside a chunk only", builds_on=BUILDING_BLOCKS)
 def test_learn_merges_weighs_chunks(student, seed):
     rng = random.Random(seed)
     chunks = {random_text(rng, rng.randrange(2, 8)).encode("utf-8"): rng.randrange(1, 6) for _ in range(25)}
     assert as_pairs(student.bpe.learn_merges(chunks, 20)) == reference_learn(chunks, 20)
 
 
-@points(1, hint="learn exactly num_merges merges, stopping early only when no pair is left")
+@points(1, hint="learn exactly num_merges merges, stopping early only when no pair is left", builds_on=BUILDING_BLOCKS)
 def test_number_of_merges(student):
     assert len(student.bpe.learn_merges({b"abcabcabd": 1}, 4)) == 4
     # "xy" can be merged once; after that no pair is left anywhere.
@@ -135,7 +163,21 @@ def test_vocabulary_from_merges(student):
     assert tokenizer.decode([258, 97]) == "cabca"
 
 
-@points(3, hint="merges are applied in the order learned (lowest merge index first), not by frequency at encode time")
+@points(1, hint="decode raises ValueError for any id outside [0, vocab_size)")
+def test_decode_rejects_ids_outside_the_vocabulary(student):
+    tokenizer = student.bpe.BPETokenizer([(ord("a"), ord("b"))])  # vocab_size 257
+    for bad in (257, 1000):
+        with pytest.raises(ValueError):
+            tokenizer.decode([97, bad])
+    with hint("a negative id silently picks a token from the end of a Python list (vocab[-1]): "
+              "check 0 <= id < vocab_size yourself and raise ValueError"):
+        for bad in (-1, -257):
+            with pytest.raises(ValueError):
+                tokenizer.decode([bad])
+
+
+@points(3, hint="merges are applied in the order learned (lowest merge index first), not by frequency at encode time",
+        builds_on={"merge_pair": "test_merge_pair"})
 def test_encode_applies_merges_in_learned_order(student, seed):
     a, b, c = ord("a"), ord("b"), ord("c")
     # "bc" was learned before "ab", although "ab" is more frequent in the text below.
@@ -151,7 +193,8 @@ def test_encode_applies_merges_in_learned_order(student, seed):
 
 
 @points(3, hint="decode joins the bytes of all ids first, then decodes UTF-8 once with errors='replace': "
-                "one token can hold part of a character")
+                "one token can hold part of a character",
+        builds_on={"merge_pair": "test_merge_pair"})
 def test_round_trip_any_unicode(student, seed):
     rng = random.Random(seed)
     merges = reference_learn({random_text(rng, 300).encode(): 1}, 40)

@@ -42,6 +42,7 @@ def test_decode_rejects_unknown_ids(student):
     tokenizer = student.char_tokenizer.CharTokenizer("abc")
     with pytest.raises(ValueError):
         tokenizer.decode([1, 99])
-    with hint("the error must come from decode itself, before any character is looked up"):
+    with hint("a negative id silently picks a character from the end of a Python list: "
+              "check 0 <= id < vocab_size yourself before looking anything up"):
         with pytest.raises(ValueError):
             tokenizer.decode([-1])

@@ -54,7 +54,8 @@ def test_split_chunks(student):
 # --- training and encoding inside chunks -----------------------------------------------------------
 
 @points(3, hint="merges never cross chunk boundaries: count pairs inside each regex chunk, "
-                "and count a repeated chunk once per occurrence")
+                "and count a repeated chunk once per occurrence",
+        builds_on={"split_chunks": "test_split_chunks", "learn_merges": "test_learn_merges_weighs_chunks"})
 def test_train_never_merges_across_chunks(student, seed):
     rng = random.Random(seed)
     text = words_text(rng, 150)
@@ -64,7 +65,8 @@ def test_train_never_merges_across_chunks(student, seed):
     assert merges == expected
 
 
-@points(2, hint="encode each regex chunk on its own with encode_bytes, then concatenate the ids")
+@points(2, hint="encode each regex chunk on its own with encode_bytes, then concatenate the ids",
+        builds_on={"split_chunks": "test_split_chunks", "encode_bytes": "test_encode_applies_merges_in_learned_order"})
 def test_encode_chunk_by_chunk(student, seed):
     rng = random.Random(seed)
     training = words_text(rng, 200)
@@ -86,16 +88,40 @@ def ranks_from_merges(merges) -> dict:
     return {token: rank for rank, token in vocab.items()}
 
 
+def greedy_longest_match(chunk: bytes, ranks: dict) -> list:
+    """A tempting shortcut that is NOT byte-pair encoding: take the longest known prefix, repeat."""
+    ids, start = [], 0
+    while start < len(chunk):
+        end = max(e for e in range(start + 1, len(chunk) + 1) if chunk[start:e] in ranks)
+        ids.append(ranks[chunk[start:end]])
+        start = end
+    return ids
+
+
 @points(3, hint="in a chunk, merge the adjacent pair whose joined bytes have the LOWEST rank, "
-                "and repeat until no joined pair is in the table")
+                "and repeat until no joined pair is in the table",
+        builds_on={"split_chunks": "test_split_chunks"})
 def test_rank_tokenizer_on_a_small_table(student, seed):
     rng = random.Random(seed)
     merges = reference_learn({random_text(rng, 300).encode(): 1}, 40)
-    tokenizer = student.regex_bpe.RankTokenizer(ranks_from_merges(merges))
-    for _ in range(4):
+    ranks = ranks_from_merges(merges)
+    tokenizer = student.regex_bpe.RankTokenizer(ranks)
+    for _ in range(6):
         text = random_text(rng, 50)
-        expected = [i for chunk in regex.findall(GPT4_SPLIT_PATTERN, text) for i in reference_encode(chunk.encode(), merges)]
-        assert tokenizer.encode(text) == expected
+        chunks = [chunk.encode() for chunk in regex.findall(GPT4_SPLIT_PATTERN, text)]
+        expected = [i for chunk in chunks for i in reference_encode(chunk, merges)]
+        ids = tokenizer.encode(text)
+        greedy = [i for chunk in chunks for i in greedy_longest_match(chunk, ranks)]
+        if ids != expected and ids == greedy:
+            with hint("your ids are those of greedy longest-match (longest known prefix first), which is not "
+                      "BPE: merge the adjacent pair with the LOWEST rank first, again and again"):
+                assert ids == expected
+        assert ids == expected
+    with hint("decode joins the bytes of every id and decodes UTF-8 once with errors='replace': "
+              "a lone byte of a multi-byte character becomes U+FFFD, it does not raise"):
+        first_byte_of_emoji = "🙂".encode()[0]
+        assert tokenizer.decode([first_byte_of_emoji]) == "\ufffd"
+        assert tokenizer.decode([ord("a"), first_byte_of_emoji, ord("b")]) == "a\ufffdb"
 
 
 def load_cl100k() -> dict:
@@ -107,7 +133,8 @@ def load_cl100k() -> dict:
 
 
 @points(4, hint="with GPT-4's rank table your ids must equal tiktoken's: split with the GPT-4 pattern, "
-                "then in each chunk merge the lowest-rank pair first", timeout=60)
+                "then in each chunk merge the lowest-rank pair first", timeout=60,
+        builds_on={"split_chunks": "test_split_chunks"})
 def test_matches_tiktoken_cl100k(student):
     import tiktoken  # installed by `make setup` (the course's test extras)
 
