@@ -1,6 +1,6 @@
 """The ``course`` command.
 
-    course status [--solutions] [--in-process]   points per step, as a table
+    course status [--solutions] [--in-process] [--fresh]   points per step, as a table
     course release --out DIR [--force]          write the student copy of the course
     course stubs [--check]                      regenerate exercises/ stubs from solutions/
     course demo                                 the end-to-end demo (same as `make demo`)
@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -50,8 +52,9 @@ def steps_present() -> list[str]:
 
 # --- status --------------------------------------------------------------------------
 
-def run_all_suites(options: list[str]) -> tuple[list[dict], str]:
-    steps = steps_present()
+def run_all_suites(options: list[str], steps: list[str] | None = None) -> tuple[list[dict], str]:
+    """Grade ``steps`` (default: all) in one pytest session; return their scores and pytest's output."""
+    steps = steps_present() if steps is None else steps
     with tempfile.TemporaryDirectory() as scratch:
         score_path = Path(scratch) / "scores.json"
         command = [sys.executable, "-m", "pytest", *[f"exercises/{s}" for s in steps], "-q",
@@ -61,6 +64,46 @@ def run_all_suites(options: list[str]) -> tuple[list[dict], str]:
             raise CommandError("the grading run failed before scoring:\n" + (result.stdout + result.stderr)[-3000:])
         document = json.loads(score_path.read_text())
     return document.get("steps", [document]), result.stdout
+
+
+# Where `course status` keeps the grades it can reuse (an environment variable moves it, for tests).
+STATUS_CACHE = Path(os.environ.get("COURSE_STATUS_CACHE", REPO / ".course-status.json"))
+
+
+def step_fingerprint(step: str, options: list[str]) -> str:
+    """A hash of everything a step's grade depends on: its files and those of the steps before
+    it (later steps import earlier ones), the grader, the course package, and the options."""
+    digest = hashlib.sha256(" ".join(options).encode())
+    graded = ["solutions", "exercises"] if "--solutions" in options else ["exercises"]
+    folders = [REPO / "grader", REPO / "course"]
+    folders += [REPO / top / s for top in graded for s in steps_present() if s <= step]
+    for folder in folders:
+        for path in sorted(folder.rglob("*.py")):
+            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def graded_with_reuse(options: list[str], fresh: bool) -> tuple[list[dict], list[str]]:
+    """Scores of every step, grading again only the steps whose fingerprint changed."""
+    try:
+        cache = {} if fresh else json.loads(STATUS_CACHE.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    fingerprints = {step: step_fingerprint(step, options) for step in steps_present()}
+    reused = [step for step, key in fingerprints.items() if cache.get(step, {}).get("key") == key]
+    stale = [step for step in fingerprints if step not in reused]
+    scores = {step: cache[step]["score"] for step in reused}
+    if stale:
+        fresh_scores, _ = run_all_suites(options, stale)
+        scores.update({score["step"]: score for score in fresh_scores})
+    try:
+        partial = STATUS_CACHE.with_name(f"{STATUS_CACHE.name}.{os.getpid()}")
+        partial.write_text(json.dumps(
+            {step: {"key": fingerprints[step], "score": score} for step, score in scores.items()}, indent=1))
+        os.replace(partial, STATUS_CACHE)  # whole or not at all, even with two runs at once
+    except OSError:
+        pass  # a read-only checkout: no reuse next time, same grades
+    return [scores[step] for step in sorted(scores)], reused
 
 
 def format_status(scores: list[dict]) -> str:
@@ -85,8 +128,10 @@ def format_status(scores: list[dict]) -> str:
 
 def cmd_status(args) -> int:
     options = (["--solutions"] if args.solutions else []) + (["--in-process"] if args.in_process else [])
-    scores, _ = run_all_suites(options)
+    scores, reused = graded_with_reuse(options, fresh=args.fresh)
     print(format_status(scores))
+    if reused:
+        print(f"\n(grades of {', '.join(reused)} reused: their files have not changed; --fresh grades all again)")
     print("\nrun `pytest exercises/stepNN` for the hints of one step")
     return 0
 
@@ -177,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     status = sub.add_parser("status", help="points per step")
     status.add_argument("--solutions", action="store_true", help="grade the reference solutions (instructors)")
     status.add_argument("--in-process", action="store_true", help="run student code inside pytest")
+    status.add_argument("--fresh", action="store_true", help="grade every step again, even unchanged ones")
     status.set_defaults(run=cmd_status)
     release = sub.add_parser("release", help="write the student copy (no solutions)")
     release.add_argument("--out", required=True, help="folder to write it to")

@@ -18,7 +18,6 @@ import os
 import resource
 import signal
 import sys
-import threading
 import traceback
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -216,10 +215,6 @@ def serve_forked(connection: Connection, root: Path, memory_mb: int) -> None:
     os.dup2(devnull, 0)
     sys.stdin = open(os.devnull)
     limit_memory(memory_mb)
-    # The first torch optimizer a test creates imports torch._dynamo, which takes over a
-    # second. Import it now, beside the first requests: a request that needs it meanwhile
-    # waits on the import lock, as any importer would.
-    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
     connection.send_bytes(dump_reply({"ok": "ready"}))
     Worker(root).serve(connection)
 

@@ -1,14 +1,19 @@
 """`course status` prints a table of every step's points."""
 
+import json
+import os
 import subprocess
 import sys
 
 from helpers import REPO, STEPS, run_suite
 
 
-def status(*options):
+def status(*options, cache=None):
+    env = dict(os.environ, COURSE_STATUS_CACHE=str(cache)) if cache else None
+    if cache is None:
+        options = (*options, "--fresh")
     result = subprocess.run([sys.executable, "-m", "grader.cli", "status", *options],
-                            cwd=REPO, capture_output=True, text=True)
+                            cwd=REPO, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout
 
@@ -33,3 +38,22 @@ def test_status_with_solutions_shows_full_points_matching_each_suite():
         assert row(output, step)[-1] == f"{score['max_points']}/{score['max_points']}"
         total += score["max_points"]
     assert row(output, "total")[-1] == f"{total}/{total}"
+
+
+def test_status_reuses_the_grades_of_unchanged_steps_only(tmp_path):
+    cache = tmp_path / "status.json"
+    first = status("--solutions", cache=cache)
+    assert "reused" not in first
+    saved = json.loads(cache.read_text())
+    assert sorted(saved) == STEPS
+    # Tamper with the saved grades: a reused grade shows the tampered value, a regraded one the truth.
+    saved["step00"]["score"]["points"] = 1
+    saved["step01"]["score"]["points"] = 2
+    saved["step01"]["key"] = "a fingerprint of other files"
+    cache.write_text(json.dumps(saved))
+    second = status("--solutions", cache=cache)
+    assert row(second, "step00")[-1].startswith("1/")
+    assert row(second, "step01")[-1] == row(first, "step01")[-1]
+    assert f"grades of {', '.join(s for s in STEPS if s != 'step01')} reused" in second
+    third = status("--solutions", "--fresh", cache=cache)
+    assert third.splitlines()[:len(STEPS) + 4] == first.splitlines()[:len(STEPS) + 4]

@@ -63,7 +63,7 @@ def test_probs_rows_sum_to_one(student, generator):
     probs = student.bigram.bigram_probs(counts, k=1.0)
     assert tuple(probs.shape) == (V, V)
     assert probs.dtype.is_floating_point
-    torch.testing.assert_close(probs.sum(dim=1), torch.ones(V), atol=1e-5, rtol=0)
+    expect_close(probs.sum(dim=1), torch.ones(V), name="the row sums of probs", atol=1e-5, rtol=0)
 
 
 @points(2, hint="add-k smoothing adds k to every cell, so a row's total grows by k * V")
@@ -72,14 +72,14 @@ def test_probs_add_k_smoothing(student, generator):
     for k in (0.5, 1.0, 3.0):
         probs = student.bigram.bigram_probs(counts, k=k)
         expected = (counts + k) / (counts.sum(dim=1, keepdim=True) + k * V)
-        torch.testing.assert_close(probs.float(), expected.float(), atol=1e-6, rtol=0)
+        expect_close(probs, expected, name=f"probs with k = {k}", atol=1e-6, rtol=0)
 
 
 @points(1, hint="with k = 0, probs[i, j] is simply counts[i, j] / (row total)")
 def test_probs_without_smoothing(student):
     counts = torch.tensor([[0, 6], [5, 0]])
     probs = student.bigram.bigram_probs(counts, k=0.0)
-    torch.testing.assert_close(probs.float(), torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+    expect_close(probs, torch.tensor([[0.0, 1.0], [1.0, 0.0]]), name="probs with k = 0")
 
 
 # --- the learned bigram model ------------------------------------------------------
@@ -108,7 +108,7 @@ def test_logits_ignore_earlier_tokens(student, generator):
     logits, _ = model(idx)
     for t in range(6):
         alone, _ = model(idx[:, t:t + 1])  # the same token with no history before it
-        torch.testing.assert_close(logits[:, t], alone[:, 0])
+        expect_close(logits[:, t], alone[:, 0], name=f"the logits at position {t}")
 
 
 @points(2, hint="loss is the mean cross-entropy over all B * T positions: flatten logits to (B*T, V) "
@@ -196,7 +196,7 @@ def test_generate_samples_from_softmax(student, generator):
     student.probe(set_table, model, table)
     out = model.generate(torch.zeros(20_000, 1, dtype=torch.long), 1, generator=generator)
     frequencies = torch.bincount(out[:, 1], minlength=3).float() / 20_000
-    torch.testing.assert_close(frequencies, F.softmax(table[0], dim=0), atol=0.03, rtol=0)
+    expect_close(frequencies, F.softmax(table[0], dim=0), name="the sampled frequencies", atol=0.03, rtol=0)
 
 
 @points(1, hint="pass the generator to torch.multinomial(..., generator=generator): the same seed must give "
@@ -222,14 +222,25 @@ def set_table(model, table):
 
 
 def train_full_batch(model, ids, steps, lr):
-    """Train on every (current, next) pair of ``ids`` at once with Adam; return the losses."""
+    """Train on every (current, next) pair of ``ids`` at once with Adam; return the losses.
+
+    The Adam update is written out (the same as torch.optim.Adam with its defaults): the
+    first use of torch.optim imports torch's compiler stack, which takes longer than
+    this whole suite.
+    """
     x, y = ids[:-1].unsqueeze(0), ids[1:].unsqueeze(0)  # (1, N - 1) each
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    params = [p for p in model.parameters() if p.requires_grad]
+    mean = [torch.zeros_like(p) for p in params]  # running mean of the gradient
+    square = [torch.zeros_like(p) for p in params]  # running mean of its square
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
     losses = []
-    for _ in range(steps):
+    for step in range(1, steps + 1):
         _, loss = model(x, y)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g, m, v in zip(params, grads, mean, square):
+                m.mul_(beta1).add_(g, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                p -= lr * (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + eps)
         losses.append(loss.item())
     return losses
