@@ -1,0 +1,139 @@
+"""Grading suite for step 03b: positional encodings (``positional.py``).
+
+The sinusoidal table is compared, entry by entry, with the formula of the original
+transformer written out in plain Python below. The last tests check what positions are for: without them the
+input layer cannot tell one order of the same tokens from another.
+"""
+
+import math
+
+import pytest
+import torch
+
+from grader import hint, points
+from grader.checks import expect_close
+
+V, BLOCK, C = 5, 9, 6  # all different, so every table is known by its shape
+
+
+def sinusoid(t: int, d: int, dim: int, base: float = 10000.0) -> float:
+    """Entry (t, d) of the table, straight from the formula."""
+    angle = t / base ** ((d - d % 2) / dim)
+    return math.sin(angle) if d % 2 == 0 else math.cos(angle)
+
+
+def sinusoid_table(positions: int, dim: int, base: float = 10000.0) -> torch.Tensor:
+    return torch.tensor([[sinusoid(t, d, dim, base) for d in range(dim)] for t in range(positions)])
+
+
+def sinusoid_per_dim_table(positions: int, dim: int) -> torch.Tensor:
+    """The table with exponent d/dim instead of 2i/dim: odd dims get their own, wrong, frequency."""
+    return torch.tensor([[(math.sin if d % 2 == 0 else math.cos)(t / 10000.0 ** (d / dim)) for d in range(dim)]
+                         for t in range(positions)])
+
+
+def swap_pairs(table: torch.Tensor) -> torch.Tensor:
+    """Dims 0 <-> 1, 2 <-> 3, ...: the table with sin and cos exchanged."""
+    return table.reshape(table.shape[0], -1, 2).flip(-1).reshape(table.shape)
+
+
+@points(3, hint="PE[t, 2i] = sin(t / 10000^(2i/dim)) on even dims and PE[t, 2i+1] = cos(same angle) on odd dims")
+def test_sinusoidal_values(student):
+    table = student.positional.sinusoidal_encoding(50, 16)
+    assert tuple(table.shape) == (50, 16), f"expected shape (50, 16), got {tuple(table.shape)}"
+    assert table.dtype == torch.float32, f"the table should be float32, got {table.dtype}"
+    expected = sinusoid_table(50, 16)
+    # Known mistakes are named first; anything else that is wrong gets a hint from row 0, which
+    # does not depend on the frequencies at all.
+    row_0_is_right = bool(torch.allclose(table[0].double(), expected[0].double(), atol=1e-5))
+    general = ("PE[t, 2i] = sin(t / 10000^(2i/dim)) on even dims, cos of the same angle on odd dims" if row_0_is_right
+               else "position 0 is sin(0) = 0 on every even dim and cos(0) = 1 on every odd dim")
+    with hint(general):
+        expect_close(table, expected, name="the table", mistakes={
+            "sin and cos are swapped: sin goes on the even dims (0, 2, 4, ...), cos on the odd ones":
+                swap_pairs(expected),
+            "the base is 10000, not 1000": sinusoid_table(50, 16, base=1000.0),
+            "dims 2i and 2i+1 share one frequency, 1 / 10000^(2i/dim); you used the dim index d itself "
+            "in the exponent": sinusoid_per_dim_table(50, 16),
+        })
+
+
+@points(1, hint="the frequency of dims (2i, 2i+1) is 1 / base^(2i / dim), and base is an argument")
+def test_sinusoidal_base_and_size(student):
+    table = student.positional.sinusoidal_encoding(12, 10, base=100.0)
+    expect_close(table, sinusoid_table(12, 10, base=100.0), name="the table with base 100")
+
+
+@points(2, hint="position vectors are rows 0, 1, ..., T-1 of the table: look them up with torch.arange(T), "
+                "not with the token ids")
+def test_learned_positions(student, generator):
+    positions = student.positional.LearnedPositionalEmbedding(BLOCK, C)
+    with hint("the table is one nn.Parameter named weight, of shape (block_size, dim), so that it is learned"):
+        assert student.probe(parameter_shapes, positions) == [(BLOCK, C)]
+    weight = positions.weight.detach()
+    for T in (1, 4, BLOCK):
+        idx = torch.randint(0, V, (2, T), generator=generator)
+        expect_close(positions(idx), weight[:T], name=f"the position vectors for T = {T}", atol=0)
+
+
+@points(1, hint="a sequence longer than block_size has no position vectors: raise ValueError")
+def test_too_long_a_sequence_is_an_error(student):
+    positions = student.positional.LearnedPositionalEmbedding(BLOCK, C)
+    with pytest.raises(ValueError):
+        positions(torch.zeros(1, BLOCK + 1, dtype=torch.long))
+
+
+@points(3, hint="out[b, t] = token vector of idx[b, t] + position vector of t, added once",
+        builds_on={"Embedding": "test_lookup_returns_the_rows_for_any_shape"})
+def test_token_plus_position(student, generator):
+    idx = torch.randint(0, V, (3, 7), generator=generator)
+    for kind in ("learned", "sinusoidal"):
+        layer = student.positional.TokenAndPositionEmbedding(V, BLOCK, C, positions=kind)
+        assert student.probe(uses_your_embedding, layer), "use your own Embedding for the token vectors"
+        tokens, positions = student.probe(tables, layer)
+        expect_close(layer(idx), tokens[idx] + positions[:7], name=f"the output with {kind} positions", mistakes={
+            "the position vectors are missing: add them to the token vectors": tokens[idx],
+            "the position vectors are added twice": tokens[idx] + 2 * positions[:7],
+            "the positions are looked up with the token ids: use t = 0..T-1": tokens[idx] + positions[idx],
+        })
+        if kind == "sinusoidal":
+            expect_close(positions, sinusoid_table(BLOCK, C), name="the sinusoidal table")
+            with hint("the sinusoidal table is fixed: register it with register_buffer, not as an nn.Parameter "
+                      "(a buffer moves with .to(device) and is saved, but the optimizer never sees it)"):
+                assert (BLOCK, C) not in student.probe(parameter_shapes, layer), "the sinusoidal table is a parameter"
+
+
+@points(2, hint="without positions, reordering the tokens only reorders the outputs; adding position "
+                "vectors must break that symmetry",
+        builds_on={"TokenAndPositionEmbedding": "test_token_plus_position"})
+def test_positions_make_order_visible(student, generator):
+    idx = torch.randperm(V, generator=generator)[None, :]  # five different tokens
+    order = torch.tensor([4, 2, 0, 3, 1])
+    plain = student.positional.TokenAndPositionEmbedding(V, BLOCK, C, positions=None)
+    expect_close(plain(idx[:, order]), plain(idx)[:, order], name="token vectors of the reordered input")
+    for kind in ("learned", "sinusoidal"):
+        layer = student.positional.TokenAndPositionEmbedding(V, BLOCK, C, positions=kind)
+        reordered, original = layer(idx[:, order]), layer(idx)[:, order]
+        assert not torch.allclose(reordered, original), f"with {kind} positions, order must change the vectors"
+
+
+# --- probes: trusted helpers that run next to your code ------------------------------
+
+def parameter_shapes(module):
+    return [tuple(p.shape) for p in module.parameters()]
+
+
+def tables(layer):
+    """The token table (V, C) and the position table (BLOCK, C), found by their shapes."""
+    found = {tuple(t.shape): t.detach() for t in [*layer.parameters(), *layer.buffers()]}
+    assert (V, C) in found, f"no ({V}, {C}) token table among the parameters: {sorted(found)}"
+    assert (BLOCK, C) in found, f"no ({BLOCK}, {C}) position table among the parameters and buffers: {sorted(found)}"
+    return found[(V, C)], found[(BLOCK, C)]
+
+
+def uses_your_embedding(layer):
+    import importlib
+
+    root = type(layer).__module__.split(".")[0]
+    embedding_class = importlib.import_module(f"{root}.step03.embedding").Embedding
+    return any(isinstance(module, embedding_class) for module in layer.modules())
