@@ -1,0 +1,307 @@
+"""Grading suite for step 04: the feed-forward language model (``mlp_lm.py``).
+
+The model is checked from the outside wherever possible: its logits, its loss, what the
+logits at position t depend on, how it trains and samples. Where a check needs the inside
+(is the head really the embedding table? how many layers are there?), a probe at the bottom
+of this file looks at your model's parameters by shape, so any names you chose work.
+
+Your model is built on your step 03 ``Embedding``. When step 03 is unfinished or wrong,
+the tests that use it say so and point you back there.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from grader import hint, points
+from grader.checks import expect_close
+from grader.probes import adam_steps, submodules_of_class
+
+V, C = 7, 4  # hidden width 4 * C = 16; V != C, so a transposed table shows up at once
+STEP03 = "step03/test_embedding.py::test_lookup_returns_the_rows_for_any_shape"
+
+
+def hidden_shapes(n_embd: int, n_hidden_layers: int) -> list[tuple[int, int]]:
+    """The (out, in) shapes of the MLP's Linear weights, first to last."""
+    hidden = 4 * n_embd
+    return [(hidden, n_embd)] + [(hidden, hidden)] * (n_hidden_layers - 1) + [(n_embd, hidden)]
+
+
+def expected_parameter_count(vocab_size: int, n_embd: int, n_hidden_layers: int) -> int:
+    """Counted layer by layer from the shapes (weights plus biases), the table once."""
+    return vocab_size * n_embd + sum(out * inp + out for out, inp in hidden_shapes(n_embd, n_hidden_layers))
+
+
+# --- the parts ------------------------------------------------------------------------
+
+@points(1, hint="build the token vectors with your own step 03 Embedding (imported from ..step03.embedding)")
+def test_token_vectors_come_from_your_embedding(student):
+    model = student.mlp_lm.FeedForwardLM(V, C)
+    assert student.probe(embedding_shapes, model) == [(V, C)], \
+        "the model should hold exactly one step 03 Embedding, of shape (vocab_size, n_embd)"
+
+
+@points(3, hint="tie the head to the embedding: logits = h @ token_embedding.weight.T, with no bias and no "
+                "second (V, C) matrix (a copy of the table is not tied: it drifts apart as soon as training starts)",
+        builds_on={"step03 Embedding": STEP03})
+def test_head_is_tied_to_the_embedding(student, generator):
+    model = student.mlp_lm.FeedForwardLM(V, C)
+    shapes = student.probe(parameter_shapes, model)
+    with hint("the model has a second (V, C) or (C, V) matrix: the head must reuse the embedding's weight "
+              "itself, not a copy or a new nn.Linear(n_embd, vocab_size)"):
+        assert sum(shape in [(V, C), (C, V)] for shape in shapes) == 1, f"parameter shapes: {shapes}"
+    # If the head scores token r with row r of the table, zeroing that row zeroes its logit.
+    idx = torch.randint(0, V - 1, (2, 5), generator=generator)  # token V - 1 is never an input
+    logits = student.probe(logits_with_row_zeroed, model, idx, V - 1)
+    with hint("after zeroing row r of the embedding table, the logit of token r must be exactly 0: "
+              "logits[..., r] = h · weight[r], with no bias in the head"):
+        expect_close(logits[..., V - 1], torch.zeros(2, 5), name=f"the logits of token {V - 1}", atol=1e-6)
+
+
+@points(2, hint="n_hidden_layers Linear + ReLU layers of width 4 * n_embd, then one Linear back to n_embd: "
+                "the depth argument must set how many there are")
+def test_depth_sets_the_hidden_layers(student):
+    for depth in (1, 2, 4):
+        model = student.mlp_lm.FeedForwardLM(V, C, depth)
+        found = student.probe(linear_shapes, model)
+        assert found == hidden_shapes(C, depth), \
+            f"with n_hidden_layers={depth} the Linear weights (out, in) should be {hidden_shapes(C, depth)}, " \
+            f"got {found}"
+
+
+@points(2, hint="count weights AND biases of every Linear layer, and the tied table only once: "
+                "V*C + (C*4C + 4C) + (n_hidden_layers - 1) * (4C*4C + 4C) + (4C*C + C)")
+def test_parameter_count_formula(student):
+    for vocab_size, n_embd, depth in [(V, C, 1), (V, C, 2), (65, 32, 4), (3, 10, 3)]:
+        expected = expected_parameter_count(vocab_size, n_embd, depth)
+        hidden_part = expected - vocab_size * n_embd
+        counted = student.mlp_lm.parameter_count(vocab_size, n_embd, depth)
+        assert isinstance(counted, int), f"parameter_count should return an int, got {type(counted).__name__}"
+        expect_close(torch.tensor(counted), torch.tensor(expected), name=f"parameter_count{(vocab_size, n_embd, depth)}",
+                     mistakes={
+                         "the tied head has no weight of its own: count the table once": expected + vocab_size * n_embd,
+                         "each Linear layer has a bias too: out_features more numbers per layer":
+                             expected - sum(out for out, _ in hidden_shapes(n_embd, depth)),
+                         "the first layer is not repeated: n_hidden_layers hidden layers means n_hidden_layers - 1 "
+                         "layers of (4C x 4C) between the first and the last": expected + (4 * n_embd + 1) * 4 * n_embd,
+                         "the embedding table counts too: V * C": hidden_part,
+                     })
+
+
+# --- forward ---------------------------------------------------------------------------
+
+@points(2, hint="forward returns (logits, loss): logits (B, T, vocab_size), and loss None without targets")
+def test_forward_shapes(student, generator):
+    model = student.mlp_lm.FeedForwardLM(V, C)
+    logits, loss = model(torch.randint(0, V, (3, 6), generator=generator))
+    assert tuple(logits.shape) == (3, 6, V), f"logits should have shape (3, 6, {V}), got {tuple(logits.shape)}"
+    assert loss is None, "without targets the loss is None"
+
+
+@points(3, hint="embedding -> MLP (Linear, ReLU, ..., Linear: no ReLU after the last layer) -> h @ table.T",
+        builds_on={"step03 Embedding": STEP03})
+def test_logits_follow_the_architecture(student, generator):
+    model = student.mlp_lm.FeedForwardLM(V, C, 2)
+    idx = torch.randint(0, V, (2, 5), generator=generator)
+    logits, _ = model(idx)
+    variants = student.probe(recomputed_logits, model, idx)
+    missing = {f"the ReLU after Linear layer {i + 1} is missing: every hidden layer is a Linear followed by "
+               f"a ReLU": variants[f"no relu after {i}"] for i in range(2)}
+    expect_close(logits, variants["right"], name="the logits", mistakes={
+        "there is no ReLU between the Linear layers, so the MLP collapses into one linear map": variants["no relu"],
+        **missing,
+        "the last Linear layer is not followed by a ReLU: its output feeds the head as is":
+            variants["relu after the last layer"],
+        "the MLP is skipped: the logits are mlp(embedding) @ table.T, not embedding @ table.T": variants["no mlp"],
+    })
+
+
+@points(2, hint="loss is the mean cross-entropy of the raw logits over all B * T positions: flatten logits "
+                "to (B*T, V) and targets to (B*T,)")
+def test_loss_is_cross_entropy(student, generator):
+    model = student.mlp_lm.FeedForwardLM(V, C)
+    idx = torch.randint(0, V, (4, 5), generator=generator)
+    targets = torch.randint(0, V, (4, 5), generator=generator)
+    logits, loss = model(idx, targets)
+    flat_logits, flat_targets = logits.reshape(-1, V), targets.reshape(-1)
+    assert loss is not None and loss.dim() == 0, "with targets, the loss is one number: a scalar tensor"
+    expect_close(loss, F.cross_entropy(flat_logits, flat_targets), name="the loss", mistakes={
+        "softmax applied before cross_entropy: F.cross_entropy applies log-softmax itself, so pass it logits":
+            F.cross_entropy(F.softmax(flat_logits, dim=-1), flat_targets),
+        "the loss is summed, not averaged: use the mean over all B * T positions":
+            F.cross_entropy(flat_logits, flat_targets, reduction="sum"),
+    })
+
+
+# --- what this model cannot do -----------------------------------------------------------
+
+def assert_context_blind(model, idx: torch.Tensor, generator) -> None:
+    """The logits at t equal those of token t fed alone, whatever comes before or after it."""
+    logits, _ = model(idx)
+    other = torch.randint(0, V, idx.shape, generator=generator)
+    for t in range(idx.shape[1]):
+        alone, _ = model(idx[:, t:t + 1])
+        expect_close(logits[:, t], alone[:, 0], name=f"the logits at position {t} (against token {t} alone)")
+        mixed = other.clone()
+        mixed[:, t] = idx[:, t]  # the same token at t, every other position different
+        expect_close(model(mixed)[0][:, t], logits[:, t], name=f"the logits at position {t} with other neighbours")
+
+
+@points(3, hint="the MLP works on each position on its own: nothing may mix positions (no mean, sum or "
+                "cumsum over the T dimension, no reshape that merges T into the features)",
+        builds_on={"step03 Embedding": STEP03})
+def test_logits_at_t_depend_on_token_t_alone(student, generator):
+    model = student.mlp_lm.FeedForwardLM(V, C, 2)
+    assert_context_blind(model, torch.randint(0, V, (3, 8), generator=generator), generator)
+
+
+def markov_chain(generator, length: int) -> torch.Tensor:
+    """Token ids from a random, strongly skewed table of transition probabilities."""
+    transitions = F.softmax(3 * torch.randn(V, V, generator=generator), dim=1)
+    ids = [0]
+    for _ in range(length - 1):
+        ids.append(int(torch.multinomial(transitions[ids[-1]], 1, generator=generator)))
+    return torch.tensor(ids)
+
+
+@points(3, hint="a trained model should reach the data's conditional entropy H(next | current), the best any "
+                "model that sees one token can do; check the loss, the tied head and the ReLUs",
+        timeout=30, builds_on={"step03 Embedding": STEP03, "FeedForwardLM.forward": "test_loss_is_cross_entropy"})
+def test_training_learns_the_bigram_statistics(student, generator, seed):
+    ids = markov_chain(generator, 600)
+    counts = torch.zeros(V, V, dtype=torch.float64)
+    counts.index_put_((ids[:-1], ids[1:]), torch.ones(ids.numel() - 1, dtype=torch.float64), accumulate=True)
+    p_pair = counts / counts.sum()
+    p_next = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
+    entropy = float(-(p_pair[p_pair > 0] * p_next[p_pair > 0].log()).sum())
+
+    student.probe(seed_torch, seed)  # your model's initial weights come from torch's global generator
+    model = student.mlp_lm.FeedForwardLM(V, 8, 2)  # n_embd >= V, so the tied head can express any bigram table
+    x, y = ids[:-1].unsqueeze(0), ids[1:].unsqueeze(0)
+    losses = student.probe(adam_steps, model, x, y, steps=250, lr=0.01)
+    assert losses[-1] < losses[0], "training did not lower the loss at all"
+    logits, _ = model(x)
+    reached = float(F.cross_entropy(logits[0].detach().double(), ids[1:]))  # judged here, not by the model's own loss
+    assert reached < entropy + 0.05, f"cross-entropy after training {reached:.4f}, conditional entropy {entropy:.4f}"
+    with hint("after training, the logits at t still may depend on token t only: something mixes positions"):
+        assert_context_blind(model, torch.randint(0, V, (2, 6), generator=generator), generator)
+
+
+# --- generation ---------------------------------------------------------------------------
+
+@points(2, hint="generate returns the prompt followed by max_new_tokens new tokens: shape (B, T + max_new_tokens)",
+        builds_on={"FeedForwardLM.forward": "test_forward_shapes"})
+def test_generate_keeps_prompt(student, generator):
+    model = student.mlp_lm.FeedForwardLM(V, C)
+    prompt = torch.randint(0, V, (3, 4), generator=generator)
+    out = model.generate(prompt, 5, generator=generator)
+    assert tuple(out.shape) == (3, 9), f"expected shape (3, 9), got {tuple(out.shape)}"
+    assert torch.equal(out[:, :4], prompt), "the output must start with the prompt, unchanged"
+    assert int(out.min()) >= 0 and int(out.max()) < V
+
+
+@points(2, hint="sample each new token with torch.multinomial from softmax(logits[:, -1]): the LAST position "
+                "predicts what comes next", timeout=30,
+        builds_on={"FeedForwardLM.forward": "test_forward_shapes"})
+def test_generate_samples_from_the_last_position(student, generator):
+    model = student.mlp_lm.FeedForwardLM(V, C)
+    prompt = torch.tensor([[1, 2, 3]])
+
+    def sampled_frequencies():
+        out = model.generate(prompt.repeat(20_000, 1), 1, generator=generator)
+        return torch.bincount(out[:, -1], minlength=V).float() / 20_000
+
+    # A new model spreads its probability over every token: a sample must too.
+    logits, _ = model(prompt)
+    expect_close(sampled_frequencies(), F.softmax(logits[0, -1], dim=-1), name="the sampled frequencies",
+                 atol=0.03, rtol=0, mistakes={
+                     "generate takes the argmax: sample with torch.multinomial instead":
+                         F.one_hot(logits[0, -1].argmax(), V).float()})
+    # A little training on the cycle 0 -> 1 -> ... -> 6 -> 0 makes the prediction after each
+    # token distinct, so a sample taken from the wrong position shows.
+    cycle = torch.arange(3 * V) % V
+    student.probe(adam_steps, model, cycle[:-1].unsqueeze(0), cycle[1:].unsqueeze(0), steps=30, lr=0.05)
+    logits, _ = model(prompt)
+    expect_close(sampled_frequencies(), F.softmax(logits[0, -1], dim=-1), name="the sampled frequencies after "
+                 "training", atol=0.03, rtol=0, mistakes={
+                     "the samples follow the FIRST position of the prompt: use logits[:, -1]":
+                         F.softmax(logits[0, 0], dim=-1)})
+
+
+@points(1, hint="pass the generator to torch.multinomial(..., generator=generator): the same seed must give "
+                "the same sample")
+def test_generate_is_reproducible(student, seed):
+    model = student.mlp_lm.FeedForwardLM(V, C)
+    prompt = torch.zeros(2, 1, dtype=torch.long)
+    first = model.generate(prompt, 30, generator=torch.Generator().manual_seed(seed))
+    again = model.generate(prompt, 30, generator=torch.Generator().manual_seed(seed))
+    other = model.generate(prompt, 30, generator=torch.Generator().manual_seed(seed + 1))
+    assert torch.equal(first, again), "the same seed gave two different samples"
+    assert not torch.equal(first, other), "two different seeds gave the same sample"
+
+
+# --- probes: trusted helpers that run next to your code ------------------------------
+
+def seed_torch(seed):
+    torch.manual_seed(seed)
+
+
+def parameter_shapes(model):
+    return [tuple(p.shape) for p in model.parameters()]
+
+
+def embedding_shapes(model):
+    return [tuple(m.weight.shape) for m in submodules_of_class(model, "step03", "embedding", "Embedding")]
+
+
+def the_table(model):
+    (embedding,) = submodules_of_class(model, "step03", "embedding", "Embedding")
+    return embedding.weight
+
+
+def linears(model):
+    """The MLP's nn.Linear layers, first to last, found by their shapes (not by their names).
+
+    The first maps n_embd to the hidden width and the last maps back; layers of equal shape
+    keep the order in which you registered them.
+    """
+    table = the_table(model)
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.weight is not table]
+    n_embd = table.shape[1]
+    first = [m for m in layers if m.in_features == n_embd]
+    last = [m for m in layers if m.out_features == n_embd and m.in_features != n_embd]
+    middle = [m for m in layers if m not in first and m not in last]
+    return first + middle + last
+
+
+def linear_shapes(model):
+    return [tuple(m.weight.shape) for m in linears(model)]
+
+
+@torch.no_grad()
+def logits_with_row_zeroed(model, idx, row):
+    the_table(model)[row] = 0
+    return model(idx)[0]
+
+
+@torch.no_grad()
+def recomputed_logits(model, idx):
+    """The logits recomputed from your parameters, and what some wrong architectures would give."""
+    table = the_table(model)
+    layers = linears(model)
+    x = table[idx]  # (B, T, C)
+
+    def mlp(h, relu_after=range(len(layers) - 1)):
+        for i, layer in enumerate(layers):
+            h = F.linear(h, layer.weight, layer.bias)
+            if i in relu_after:
+                h = F.relu(h)
+        return h
+
+    return {
+        "right": mlp(x) @ table.T,
+        "no relu": mlp(x, relu_after=()) @ table.T,
+        **{f"no relu after {i}": mlp(x, relu_after=[j for j in range(len(layers) - 1) if j != i]) @ table.T
+           for i in range(len(layers) - 1)},
+        "relu after the last layer": mlp(x, relu_after=range(len(layers))) @ table.T,
+        "no mlp": x @ table.T,
+    }

@@ -1,0 +1,48 @@
+"""Trusted helpers that several suites run next to the student's objects (as probes).
+
+A probe runs in the worker, beside the student's model, and returns plain data. The ones
+here are shared so that every step trains and inspects models the same way; each suite's
+own probes stay at the bottom of its test file.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import torch
+
+
+def adam_steps(model, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float) -> list[float]:
+    """Train ``model`` on the fixed batch ``(x, y)`` with Adam; return the loss of every step.
+
+    The model's ``forward(x, y)`` must return ``(logits, loss)``. The Adam update is written
+    out (the same as torch.optim.Adam with its defaults): the first use of torch.optim imports
+    torch's compiler stack, which takes longer than a whole suite.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    mean = [torch.zeros_like(p) for p in params]  # running mean of the gradient
+    square = [torch.zeros_like(p) for p in params]  # running mean of its square
+    beta1, beta2, eps = 0.9, 0.999, 1e-8
+    losses = []
+    for step in range(1, steps + 1):
+        _, loss = model(x, y)
+        grads = torch.autograd.grad(loss, params)
+        with torch.no_grad():
+            for p, g, m, v in zip(params, grads, mean, square):
+                m.mul_(beta1).add_(g, alpha=1 - beta1)
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                p -= lr * (m / (1 - beta1**step)) / ((v / (1 - beta2**step)).sqrt() + eps)
+        losses.append(loss.item())
+    return losses
+
+
+def student_class(obj, step: str, module: str, name: str) -> type:
+    """The class ``name`` of the student's ``step/module.py``, from the package ``obj`` came from."""
+    root = type(obj).__module__.split(".")[0]
+    return getattr(importlib.import_module(f"{root}.{step}.{module}"), name)
+
+
+def submodules_of_class(model, step: str, module: str, name: str) -> list:
+    """Every submodule of ``model`` (itself included) that is an instance of the student's class."""
+    cls = student_class(model, step, module, name)
+    return [m for m in model.modules() if isinstance(m, cls)]
