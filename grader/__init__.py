@@ -31,7 +31,10 @@ def points(value: int, hint: str, timeout: float | None = None, builds_on: dict[
     ``timeout`` (seconds) raises the time limit for slow calls such as training.
     ``builds_on`` maps the student functions this test relies on to the tests that grade
     them, e.g. ``{"merge_pair": "test_merge_pair"}``: when one of those tests fails too,
-    this test's hint says to fix that function first.
+    this test's hint says to fix that function first. A test of an earlier step is named
+    with its file, ``{"step03 Embedding": "step03/test_embedding.py::test_lookup"}``: when
+    this test fails, that one is run against the same code, and if it fails as well the
+    hint sends the student back to the earlier step.
     """
     if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
         raise ValueError(f"points must be a positive integer, got {value!r}")

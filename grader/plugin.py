@@ -38,6 +38,7 @@ class TestRecord:
     passed: bool = False
     shown_hint: str | None = None
     import_error: str | None = None  # the module this test needs does not import
+    earlier_step: bool = False  # the failure comes from an earlier step's code: its hint says which
 
 
 @dataclasses.dataclass
@@ -58,7 +59,7 @@ class GradingState:
                 if any(name == test or name.endswith(f"::{test}") for name in failed)]
 
     def hint_for(self, record: TestRecord) -> str:
-        if record.import_error or (record.shown_hint or "").startswith("not implemented yet"):
+        if record.import_error or record.earlier_step or (record.shown_hint or "").startswith("not implemented yet"):
             return record.shown_hint
         foundations = self.unfinished_foundations(record)
         if foundations:
@@ -84,6 +85,79 @@ class GradingState:
 
 
 STATE = pytest.StashKey[GradingState]()
+EARLIER = pytest.StashKey["EarlierSteps"]()
+
+# A builds_on entry that names a test of an earlier step: "step03/test_embedding.py::test_lookup".
+EARLIER_TEST = re.compile(r"^(step\d\d)/(test_\w+\.py)::(\w+)$")
+# Where a not-implemented message says the stub is: "... at exercises/step03/embedding.py:57".
+STUB_PLACE = re.compile(r"not implemented yet: `([^`]+)` at (\S*?(step\d\d)/\S+\.py:\d+)")
+
+
+class EarlierSteps:
+    """Whether the tests of earlier steps that a test builds on pass, for the same student code.
+
+    A later step uses the student's own earlier code (step 04 builds its model on their step 03
+    ``Embedding``). When a test that builds on an earlier step fails, the earlier step's named
+    tests are run once, in a separate pytest run against the same code, so that the hint can
+    send the student back to the real cause. The answers are kept for the rest of the session.
+    """
+
+    def __init__(self, config, root: Path):
+        self.config, self.root = config, root
+        self.passed: dict[str, bool | None] = {}  # "step03/test_x.py::test_y" -> passed (None: unknown)
+
+    def check(self, suites: Path, wanted: list[str]) -> None:
+        import subprocess
+        import tempfile
+
+        missing = [name for name in wanted if name not in self.passed]
+        if not missing:
+            return
+        with tempfile.TemporaryDirectory(prefix="grader-earlier-") as scratch:
+            score_path = Path(scratch) / "score.json"
+            command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                       "--student-root", str(self.root), "--score-json", str(score_path),
+                       "--call-timeout", str(self.config.getoption("call_timeout")),
+                       *[str(suites / name) for name in missing]]
+            try:
+                subprocess.run(command, cwd=self.config.rootpath, capture_output=True, timeout=300,
+                               env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                document = json.loads(score_path.read_text())
+            except (OSError, ValueError, subprocess.SubprocessError):
+                document = {}
+        scores = document.get("steps", [document]) if document else []
+        outcomes = {f"{score['step']}/{test['name']}": test["passed"] for score in scores for test in score["tests"]}
+        for name in missing:
+            self.passed[name] = outcomes.get(name)
+
+    def failing(self, item, record: TestRecord) -> list[tuple[str, str]]:
+        """(function, test) for each earlier-step test ``record`` builds on that fails."""
+        wanted = {function: test for function, test in record.builds_on.items()
+                  if EARLIER_TEST.match(test) and EARLIER_TEST.match(test).group(1) != record.step}
+        if not wanted:
+            return []
+        suites = Path(item.path).parent.parent  # the folder that holds every stepNN/ suite
+        self.check(suites, sorted(set(wanted.values())))
+        return [(function, test) for function, test in wanted.items() if self.passed.get(test) is False]
+
+
+def earlier_step_hint(record: TestRecord, failing: list[tuple[str, str]], suites: str) -> str:
+    step = EARLIER_TEST.match(failing[0][1]).group(1)
+    functions = " and ".join(f"`{function.split(' ', 1)[-1]}`" for function, _ in failing)
+    tests = ", ".join(test for _, test in failing)
+    verb = "fails its own test" if len(failing) == 1 else "fail their own tests"
+    return (f"{record.step} builds on your {step} {functions}, which {verb} ({tests}): finish {step} first "
+            f"(pytest {suites}/{step})")
+
+
+def earlier_stub_hint(record: TestRecord, message: str) -> str | None:
+    """For a not-implemented stub of another step: say that this step builds on it."""
+    match = STUB_PLACE.search(message)
+    if match is None or match.group(3) == record.step:
+        return None
+    function, where, step = match.groups()
+    return (f"{record.step} builds on your {step} `{function}`, which is not implemented yet (at {where}): "
+            f"finish {step} first")
 
 
 def pytest_addoption(parser):
@@ -157,6 +231,7 @@ def pytest_configure(config):
                           timeout_s=config.getoption("call_timeout"))
     config.stash[STATE] = GradingState(root, backend, config.getoption("call_timeout"),
                                        config.getoption("grading_seed"))
+    config.stash[EARLIER] = EarlierSteps(config, root)
 
 
 def pytest_sessionstart(session):
@@ -262,12 +337,25 @@ def pytest_runtest_makereport(item, call):
     record = state.records.get(item.nodeid)
     if record is None:
         return report
-    outcome = dataclasses.replace(record, passed=report.passed, shown_hint=None, import_error=None)
+    outcome = dataclasses.replace(record, passed=report.passed, shown_hint=None, import_error=None,
+                                  earlier_step=False)
     if report.failed:
         exc = call.excinfo.value if call.excinfo else None
         hint = getattr(exc, "__grader_hint__", None) or record.hint
         not_implemented = describe_not_implemented(exc, state.root) if exc is not None else None
+        earlier = None
         if not_implemented:
+            earlier = earlier_stub_hint(record, not_implemented)
+        elif exc is not None and not isinstance(exc, ModuleDoesNotImport) and call.when == "call":
+            failing = item.config.stash[EARLIER].failing(item, record)
+            if failing:
+                suites = os.path.relpath(Path(item.path).parent.parent, item.config.rootpath)
+                earlier = earlier_step_hint(record, failing, suites)
+        if earlier:
+            outcome.shown_hint, outcome.earlier_step = earlier, True
+            detail = not_implemented or f"{type(exc).__name__}: {exc}".split("\n")[0]
+            report.longrepr = f"{detail}{_test_line(item, call.excinfo)}\n\nhint: {earlier}"
+        elif not_implemented:
             outcome.shown_hint = not_implemented
             report.longrepr = f"{not_implemented}{_test_line(item, call.excinfo)}"
         elif isinstance(exc, ModuleDoesNotImport):
@@ -317,6 +405,15 @@ def _grade_lines(state: GradingState) -> list[str]:
             lines.append(f"  {record.import_error}")
             lines.append(f"        fix this first: its {len(affected)} tests "
                          f"({sum(r.max_points for r in affected)} points) cannot pass until it imports")
+        elif record.earlier_step and sum(r.shown_hint == record.shown_hint for r in failed) > 1:
+            # Many tests wait on the same unfinished earlier step: say it once.
+            if record.shown_hint in headlined:
+                continue
+            headlined.add(record.shown_hint)
+            affected = [r for r in failed if r.earlier_step and r.shown_hint == record.shown_hint]
+            lines.append(f"  {record.shown_hint}")
+            lines.append(f"        {len(affected)} tests ({sum(r.max_points for r in affected)} points) "
+                         "wait on it")
         else:
             lines.append(f"  0/{record.max_points}  {record.step}/{record.name}")
             lines.append(f"        hint: {state.hint_for(record)}")

@@ -1,0 +1,53 @@
+"""A later step builds on the student's own earlier code: its failures must name that code."""
+
+import shutil
+
+import pytest
+
+from helpers import REPO, copy_solutions, run_suite
+
+
+def with_stub_step03(tmp_path):
+    """The reference solutions, except step03, which is the untouched student stub."""
+    root = copy_solutions(tmp_path)
+    shutil.rmtree(root / "step03")
+    shutil.copytree(REPO / "exercises" / "step03", root / "step03", ignore=shutil.ignore_patterns("test_*", "README*"))
+    return root
+
+
+@pytest.mark.parametrize("mode", [(), ("--in-process",)], ids=["sandbox", "in-process"])
+def test_an_unfinished_step03_is_named_under_a_finished_step04(tmp_path, mode):
+    score, output, _ = run_suite("step04", "--student-root", str(with_stub_step03(tmp_path)), *mode)
+    failed = [test for test in score["tests"] if not test["passed"]]
+    assert failed, "step04 cannot pass while the Embedding it builds on is a stub"
+    for test in failed:
+        assert test["hint"].startswith("step04 builds on your step03 `Embedding."), test
+        assert "which is not implemented yet" in test["hint"] and "finish step03 first" in test["hint"], test
+    # The grade says it once, with what it costs, instead of once per test.
+    grade = output.split(" grade ")[1]
+    assert grade.count("builds on your step03") == 1, grade
+    assert f"{len(failed)} tests ({sum(t['max_points'] for t in failed)} points) wait on it" in grade
+
+
+def test_a_wrong_step03_is_named_when_a_step04_test_fails_because_of_it(tmp_path):
+    root = copy_solutions(tmp_path)
+    module = root / "step03" / "embedding.py"
+    right = "return self.weight[idx]  # (..., C): one row per id"
+    module.write_text(module.read_text().replace(right, "return self.weight[(idx + 1) % self.num_embeddings]"))
+    score, _, _ = run_suite("step04", "--student-root", str(root))
+    failed = [test for test in score["tests"] if not test["passed"]]
+    assert failed, "logits computed from the wrong rows must cost points"
+    for test in failed:
+        assert test["hint"].startswith("step04 builds on your step03 `Embedding`, which fails its own test "
+                                       "(step03/test_embedding.py::"), test
+        assert test["hint"].endswith("finish step03 first (pytest exercises/step03)"), test
+
+
+def test_a_step04_mistake_is_not_blamed_on_a_correct_step03(tmp_path):
+    root = copy_solutions(tmp_path)
+    module = root / "step04" / "mlp_lm.py"
+    module.write_text(module.read_text().replace("layers += [nn.Linear(hidden, hidden), nn.ReLU()]",
+                                                 "layers += [nn.Linear(hidden, hidden)]"))
+    score, _, _ = run_suite("step04", "--student-root", str(root))
+    hints = [test["hint"] for test in score["tests"] if not test["passed"]]
+    assert hints and not any("step03" in hint for hint in hints), hints
