@@ -25,11 +25,11 @@ def _as_tensor(value: Any) -> torch.Tensor | None:
         return None
 
 
-def _close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float) -> bool:
+def _close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: float, equal_nan: bool = False) -> bool:
     if actual.shape != expected.shape:
         return False
     if actual.dtype.is_floating_point or expected.dtype.is_floating_point or actual.is_complex():
-        return bool(torch.allclose(actual.double(), expected.double(), atol=atol, rtol=rtol, equal_nan=False))
+        return bool(torch.allclose(actual.double(), expected.double(), atol=atol, rtol=rtol, equal_nan=equal_nan))
     return bool(torch.equal(actual.long(), expected.long()))
 
 
@@ -61,7 +61,8 @@ def expect_close(actual: Any, expected: torch.Tensor, *, name: str = "the result
         return
     for message, wrong in (mistakes or {}).items():
         wrong = torch.as_tensor(wrong)
-        if _close(tensor, wrong, atol, rtol) and not _close(wrong, expected, atol, rtol):
+        # A mistake may give NaN (a softmax over a row of -inf): NaN in the same places still matches.
+        if _close(tensor, wrong, atol, rtol, equal_nan=True) and not _close(wrong, expected, atol, rtol):
             with hint_block(message):
                 raise AssertionError(f"{name} matches a known mistake: {message}")
     raise AssertionError(f"{name} is wrong: {describe_difference(tensor, expected)}")

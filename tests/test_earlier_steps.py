@@ -51,3 +51,4 @@ def test_a_step04_mistake_is_not_blamed_on_a_correct_step03(tmp_path):
     score, _, _ = run_suite("step04", "--student-root", str(root))
     hints = [test["hint"] for test in score["tests"] if not test["passed"]]
     assert hints and not any("step03" in hint for hint in hints), hints
+

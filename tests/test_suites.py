@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from helpers import REPO, STEPS, passed_tests, run_suite
+from helpers import REPO, STEPS, copy_solutions, passed_tests, run_suite
 
 MODES = {"sandbox": (), "in-process": ("--in-process",)}
 
@@ -59,3 +59,14 @@ def test_sandbox_and_in_process_agree_test_by_test(step):
         sandbox, _, _ = run_suite(step, *options)
         in_process, _, _ = run_suite(step, "--in-process", *options)
         assert passed_tests(sandbox) == passed_tests(in_process)
+
+
+def test_attention_longer_than_30_logical_lines_loses_its_points(tmp_path):
+    root = copy_solutions(tmp_path)
+    module = root / "step05" / "attention.py"
+    anchor = "    d_k = q.shape[-1]\n"
+    padding = "".join(f"    unused_{i} = {i}  # padding\n" for i in range(24))
+    module.write_text(module.read_text().replace(anchor, padding + anchor))
+    score, output, _ = run_suite("step05", "--student-root", str(root), "-k", "30_lines")
+    assert score["points"] == 0, output
+    assert "has 31 logical lines (max 30)" in output, output

@@ -1,0 +1,334 @@
+"""Grading suite for step 05: attention with a causal mask (``attention.py``).
+
+``scaled_dot_product_attention`` is compared with PyTorch's own
+``F.scaled_dot_product_attention``, which serves only as the oracle: your function may not
+call it. The head is checked by what attention promises: each output is an average of
+values with weights that sum to 1, and nothing after position t reaches position t.
+"""
+
+import ast
+import math
+import textwrap
+
+import torch
+import torch.nn.functional as F
+
+from grader import hint, points
+from grader.checks import expect_close
+
+B, H, T, D_K, D_V = 2, 3, 6, 8, 5  # d_k != d_v, so scaling by the wrong size shows
+N_EMBD, HEAD, BLOCK = 12, 4, 8
+MAX_LINES = 30
+
+
+def random_qkv(generator, *batch):
+    q = torch.randn(*batch, T, D_K, generator=generator)
+    k = torch.randn(*batch, T, D_K, generator=generator)
+    v = torch.randn(*batch, T, D_V, generator=generator)
+    return q, k, v
+
+
+def attention_variant(q, k, v, mask=None, scale=None, softmax_dim=-1, mask_after_softmax=False):
+    """(out, weights) of attention, right by default; the options make it what a mistake computes."""
+    scale = math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = q @ k.transpose(-2, -1) / scale
+    if mask is not None and not mask_after_softmax:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = F.softmax(scores, dim=softmax_dim)
+    if mask is not None and mask_after_softmax:
+        weights = weights.masked_fill(~mask, 0.0)
+    return weights @ v, weights
+
+
+def attention_mistakes(q, k, v, mask=None, part=0):
+    """Named wrong results (part 0: the output, 1: the weights), for expect_close."""
+    d_k = q.shape[-1]
+    mistakes = {
+        "the scores are divided by d_k: divide by sqrt(d_k)": attention_variant(q, k, v, mask, scale=d_k),
+        "the scores are not scaled: divide q @ k^T by sqrt(d_k)": attention_variant(q, k, v, mask, scale=1.0),
+        "the scores are divided by sqrt(d_v): the scale comes from the size of the queries and keys, d_k":
+            attention_variant(q, k, v, mask, scale=math.sqrt(v.shape[-1])),
+        "the softmax runs over the queries (dim=-2): each query's weights over the KEYS (dim=-1) must sum to 1":
+            attention_variant(q, k, v, mask, softmax_dim=-2),
+    }
+    if mask is not None:
+        mistakes["the mask is applied after the softmax: set masked scores to -inf BEFORE it, so the kept "
+                 "weights still sum to 1"] = attention_variant(q, k, v, mask, mask_after_softmax=True)
+        mistakes["the mask is inverted: True marks the keys a query MAY attend to"] = attention_variant(q, k, v, ~mask)
+    return {message: result[part] for message, result in mistakes.items()}
+
+
+# --- scaled dot-product attention ---------------------------------------------------------
+
+@points(3, hint="out = softmax(q @ k^T / sqrt(d_k), dim=-1) @ v, for any number of leading dims "
+                "(transpose the last two dims of k, not the first two)")
+def test_attention_matches_torch(student, generator):
+    for batch in [(B,), (B, H)]:
+        q, k, v = random_qkv(generator, *batch)
+        out, weights = student.attention.scaled_dot_product_attention(q, k, v)
+        expect_close(out, F.scaled_dot_product_attention(q, k, v), name=f"out for {len(batch) + 2}-D inputs",
+                     mistakes=attention_mistakes(q, k, v, part=0))
+        expect_close(weights, F.softmax(q @ k.transpose(-2, -1) / math.sqrt(D_K), dim=-1),
+                     name=f"weights for {len(batch) + 2}-D inputs", mistakes=attention_mistakes(q, k, v, part=1))
+
+
+@points(1, hint="return the weights the output was made with: out must equal weights @ v, and each row of "
+                "weights (one query) must sum to 1 over the keys")
+def test_weights_are_the_ones_that_made_the_output(student, generator):
+    q, k, v = random_qkv(generator, B)
+    out, weights = student.attention.scaled_dot_product_attention(q, k, v)
+    expect_close(weights.sum(dim=-1), torch.ones(B, T), name="the row sums of the weights")
+    expect_close(out, weights @ v, name="out against weights @ v")
+
+
+@points(3, hint="masked scores become -inf (masked_fill(~mask, float('-inf'))) before the softmax; True in the "
+                "mask means the query may attend to that key; the mask broadcasts over the leading dims")
+def test_attention_with_a_mask(student, generator):
+    q, k, v = random_qkv(generator, B, H)
+    keep = torch.rand(T, T, generator=generator) < 0.5
+    keep[torch.arange(T), torch.randint(0, T, (T,), generator=generator)] = True  # every query keeps a key
+    for mask in [torch.tril(torch.ones(T, T, dtype=torch.bool)), keep]:
+        out, weights = student.attention.scaled_dot_product_attention(q, k, v, mask=mask)
+        _, expected_weights = attention_variant(q, k, v, mask)
+        expect_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), name="out with a mask",
+                     mistakes=attention_mistakes(q, k, v, mask, part=0))
+        expect_close(weights, expected_weights, name="weights with a mask",
+                     mistakes=attention_mistakes(q, k, v, mask, part=1))
+        with hint("a masked key must get weight exactly 0"):
+            assert float(weights[~mask.expand_as(weights)].abs().sum()) == 0
+
+
+@points(1, hint="compute the attention yourself: no F.scaled_dot_product_attention or nn.MultiheadAttention")
+def test_attention_is_written_by_hand(student, generator):
+    q, k, v = random_qkv(generator, B)
+    called = student.probe(torch_functions_of, student.attention.scaled_dot_product_attention, q, k, v)
+    assert not [name for name in called if "scaled_dot_product" in name or "multi_head" in name], called
+
+
+def logical_lines(source: str) -> int:
+    """The statements in a function's body, nested ones included; the docstring does not count.
+
+    A statement that spans several lines counts once; two statements on one line (``a; b``)
+    count twice. Comments and blank lines are not statements.
+    """
+    function = ast.parse(textwrap.dedent(source)).body[0]
+    body = function.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        body = body[1:]  # the docstring
+    return sum(1 for statement in body for node in ast.walk(statement) if isinstance(node, ast.stmt))
+
+
+@points(2, hint=f"attention fits in a handful of lines: scores, mask, softmax, weighted sum. Over {MAX_LINES} "
+                "statements means it is doing more than it needs to",
+        builds_on={"scaled_dot_product_attention": "test_attention_matches_torch"})
+def test_attention_fits_in_under_30_lines(student):
+    source = student.probe(source_of, student.attention.scaled_dot_product_attention)
+    count = logical_lines(source)
+    assert count <= MAX_LINES, f"the body of scaled_dot_product_attention has {count} logical lines (max {MAX_LINES})"
+    # A short body that is still a stub does not count as done.
+    student.attention.scaled_dot_product_attention(*random_qkv(torch.Generator().manual_seed(0)))
+
+
+# --- the causal mask -------------------------------------------------------------------------
+
+@points(2, hint="causal_mask(T) is torch.tril(torch.ones(T, T, dtype=torch.bool)): True on and below the "
+                "diagonal (a position sees itself and the past), False above it")
+def test_causal_mask(student):
+    for size in (1, 4, 7):
+        mask = student.attention.causal_mask(size)
+        assert mask.dtype == torch.bool, f"the mask should be a bool tensor, got {mask.dtype}"
+        expected = torch.ones(size, size).tril().bool()
+        expect_close(mask, expected, name=f"causal_mask({size})", mistakes={
+            "the mask is upper-triangular (triu): a position may see the PAST, the entries below the diagonal":
+                torch.ones(size, size).triu().bool(),
+            "the diagonal is masked: a position must see itself (tril with diagonal=0)":
+                torch.ones(size, size).tril(-1).bool(),
+        })
+    with hint("build the mask with torch.tril (or tensor.tril): it is the step's tool for a causal mask"):
+        assert "tril" in student.probe(operations_of, student.attention.causal_mask, 5)
+
+
+# --- the averaging baseline --------------------------------------------------------------------
+
+def running_means(x: torch.Tensor) -> torch.Tensor:
+    return x.cumsum(dim=1) / torch.arange(1, x.shape[1] + 1).reshape(1, -1, 1)
+
+
+@points(1, hint="out[b, t] is the mean of x[b, 0], ..., x[b, t]: t + 1 vectors, the current one included")
+def test_average_with_a_loop(student, generator):
+    x = torch.randn(B, T, D_V, generator=generator)
+    expect_close(student.attention.average_previous_loop(x), running_means(x), name="the loop averages", mistakes={
+        "the current position is left out: average x[b, :t + 1], not x[b, :t]":
+            torch.cat([x[:, :1], running_means(x)[:, :-1]], dim=1),
+    })
+
+
+@points(2, hint="normalise each row of the tril matrix by its own sum (row t holds t + 1 ones), then "
+                "weights @ x; no Python loop")
+def test_average_with_a_matmul(student, generator):
+    x = torch.randn(B, T, D_V, generator=generator)
+    expect_close(student.attention.average_previous_matmul(x), running_means(x), name="the matmul averages",
+                 mistakes={"the tril matrix is not normalised: that sums the past instead of averaging it":
+                           x.cumsum(dim=1)})
+    with hint("the averages must come from one matrix product, not from a loop or cumsum"):
+        operations = student.probe(operations_of, student.attention.average_previous_matmul, x)
+        assert {"mm", "bmm", "matmul"} & set(operations), operations
+
+
+@points(2, hint="scores start at zeros(T, T); masked_fill the future (where the causal mask is False) with -inf; "
+                "softmax over the last dim gives the same rows 1/(t+1) as the matmul version")
+def test_average_with_a_softmax(student, generator):
+    x = torch.randn(B, T, D_V, generator=generator)
+    expect_close(student.attention.average_previous_softmax(x), running_means(x), name="the softmax averages",
+                 mistakes={"the future is filled with 0 instead of -inf: exp(0) = 1, so it still gets weight":
+                           x.mean(dim=1, keepdim=True).expand_as(x)})
+    with hint("this version is the one written as attention: use F.softmax over masked scores"):
+        assert "_softmax" in student.probe(operations_of, student.attention.average_previous_softmax, x)
+
+
+# --- one head of causal self-attention --------------------------------------------------------------
+
+@points(2, hint="three nn.Linear(n_embd, head_size, bias=False) named query, key and value; forward returns "
+                "(B, T, head_size)")
+def test_head_has_three_projections(student, generator):
+    head = student.attention.CausalSelfAttentionHead(N_EMBD, HEAD, BLOCK)
+    shapes = student.probe(projection_shapes, head)
+    assert shapes == {"query": (HEAD, N_EMBD), "key": (HEAD, N_EMBD), "value": (HEAD, N_EMBD)}, shapes
+    with hint("the projections have no bias (bias=False), and the mask is a buffer, not a parameter"):
+        assert sorted(student.probe(parameter_shapes, head)) == [(HEAD, N_EMBD)] * 3
+    out = head(torch.randn(B, 5, N_EMBD, generator=generator))
+    assert tuple(out.shape) == (B, 5, HEAD), f"expected shape ({B}, 5, {HEAD}), got {tuple(out.shape)}"
+
+
+@points(3, hint="q = query(x), k = key(x), v = value(x), then your scaled_dot_product_attention(q, k, v) with "
+                "the causal mask cut to mask[:T, :T]",
+        builds_on={"scaled_dot_product_attention": "test_attention_with_a_mask", "causal_mask": "test_causal_mask"})
+def test_head_output(student, generator):
+    head = student.attention.CausalSelfAttentionHead(N_EMBD, HEAD, BLOCK)
+    x = torch.randn(B, 6, N_EMBD, generator=generator)
+    weights = student.probe(projection_weights, head)
+    q, k, v = (x @ weights[name].T for name in ("query", "key", "value"))
+    mask = torch.ones(6, 6).tril().bool()
+    expect_close(head(x), F.scaled_dot_product_attention(q, k, v, attn_mask=mask), name="the head's output",
+                 mistakes={
+                     "queries and keys are swapped: the scores are q @ k^T with q = query(x), k = key(x)":
+                         F.scaled_dot_product_attention(k, q, v, attn_mask=mask),
+                     "the head does not mask the future: pass the causal mask": F.scaled_dot_product_attention(q, k, v),
+                 })
+    with hint("the head must call your scaled_dot_product_attention (it is the function you just wrote)"):
+        assert student.probe(calls_to_your_attention, head, x) >= 1
+
+
+@points(2, hint="keep the weights of the last forward in self.last_attention, detached: (B, T, T), rows sum to 1, "
+                "zero above the diagonal, and the output is last_attention @ value(x)",
+        builds_on={"CausalSelfAttentionHead": "test_head_output"})
+def test_head_keeps_its_last_attention(student, generator):
+    head = student.attention.CausalSelfAttentionHead(N_EMBD, HEAD, BLOCK)
+    x = torch.randn(B, 5, N_EMBD, generator=generator)
+    out = head(x)
+    att = head.last_attention
+    assert att is not None and tuple(att.shape) == (B, 5, 5), \
+        f"last_attention should have shape ({B}, 5, 5), got {None if att is None else tuple(att.shape)}"
+    assert not student.probe(last_attention_requires_grad, head), "store the weights detached (weights.detach())"
+    expect_close(att.sum(dim=-1), torch.ones(B, 5), name="the row sums of last_attention")
+    expect_close(att.triu(1), torch.zeros(B, 5, 5), name="last_attention above the diagonal", atol=0)
+    value = student.probe(projection_weights, head)["value"]
+    expect_close(out, att @ (x @ value.T), name="the output against last_attention @ value(x)")
+
+
+@points(3, hint="position t must not see positions after t: mask the scores of the future with the causal "
+                "mask, before the softmax",
+        builds_on={"causal_mask": "test_causal_mask"})
+def test_no_information_flows_from_the_future(student, generator):
+    head = student.attention.CausalSelfAttentionHead(N_EMBD, HEAD, BLOCK)
+    x = torch.randn(1, BLOCK, N_EMBD, generator=generator)
+    out = head(x)
+    for t in (0, 3, BLOCK - 2):
+        changed = x.clone()
+        changed[:, t + 1:] = torch.randn(1, BLOCK - t - 1, N_EMBD, generator=generator)
+        expect_close(head(changed)[:, : t + 1], out[:, : t + 1],
+                     name=f"the outputs at positions 0..{t} after changing positions {t + 1}..{BLOCK - 1}")
+    with hint("shorter inputs use the top-left T x T corner of the mask, mask[:T, :T]"):
+        short = head(x[:, :3])
+        expect_close(short, out[:, :3], name="the outputs for the first 3 positions alone")
+
+
+# --- probes: trusted helpers that run next to your code ------------------------------
+
+def operations_of(function, *args):
+    """The names of every torch operator that ``function(*args)`` runs, recorded at the dispatcher."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.add(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    with Recorder() as recorder:
+        function(*args)
+    return sorted(recorder.names)
+
+
+def torch_functions_of(function, *args):
+    """The torch functions that ``function(*args)`` calls, recorded where torch's Python API
+    hands them over (so an alias such as ``from torch.nn.functional import ... as f`` is seen too)."""
+    from torch.overrides import TorchFunctionMode
+
+    class Recorder(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.names = set()
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.add(getattr(func, "__name__", str(func)))
+            return func(*args, **(kwargs or {}))
+
+    with Recorder() as recorder:
+        function(*args)
+    return sorted(recorder.names)
+
+
+def source_of(function):
+    import inspect
+
+    return inspect.getsource(function)
+
+
+def parameter_shapes(module):
+    return [tuple(p.shape) for p in module.parameters()]
+
+
+def projection_shapes(head):
+    return {name: tuple(getattr(head, name).weight.shape) for name in ("query", "key", "value")
+            if isinstance(getattr(head, name, None), torch.nn.Linear)}
+
+
+def projection_weights(head):
+    return {name: getattr(head, name).weight.detach() for name in ("query", "key", "value")}
+
+
+def last_attention_requires_grad(head):
+    return bool(head.last_attention.requires_grad)
+
+
+def calls_to_your_attention(head, x):
+    """How often ``head(x)`` calls the scaled_dot_product_attention of your attention.py."""
+    import sys
+
+    module = sys.modules[type(head).__module__]
+    original, calls = module.scaled_dot_product_attention, []
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    module.scaled_dot_product_attention = counting
+    try:
+        head(x)
+    finally:
+        module.scaled_dot_product_attention = original
+    return len(calls)
