@@ -96,12 +96,89 @@ def demo_dataset(text: str) -> None:
     print(f"as text: {tokenizer.decode(x[0].tolist())!r} -> {tokenizer.decode(y[0].tolist())!r}")
 
 
+def demo_embeddings(text: str) -> None:
+    section("step03: token ids become vectors; positions are added")
+    embedding, positional = load("step03", "embedding"), load("step03", "positional")
+    tokenizer, ids = encode_characters(text)
+    torch.manual_seed(0)
+    table = embedding.Embedding(tokenizer.vocab_size, 8)
+    a, b = tokenizer.encode("a")[0], tokenizer.encode("b")[0]
+    with torch.no_grad():
+        vectors = table(torch.tensor([a, b]))
+    for char, token, vector in (("a", a, vectors[0]), ("b", b, vectors[1])):
+        print(f"  {char!r} = id {token:2d} -> [{', '.join(f'{v:+.2f}' for v in vector.tolist())}]")
+    print(f"ids {a} and {b} are neighbours, their vectors are not: distance "
+          f"{(vectors[0] - vectors[1]).norm():.2f} (two random rows are {2 ** 0.5 * 8 ** 0.5:.1f} apart on average)")
+    print("\nthe sinusoidal position table, positions 0-23 down, dims 0-31 across (-1 ' ' .. '@' +1):")
+    pe = positional.sinusoidal_encoding(24, 32)
+    shades = " .:-=+*#%@"
+    for t in range(24):
+        row = "".join(shades[min(int((value + 1) / 2 * len(shades)), len(shades) - 1)] for value in pe[t].tolist())
+        print(f"  {t:2d} {row}")
+    print("  (the first dims turn fast, the last ones hardly move: together they tell every position apart)")
+
+
+def demo_mlp(text: str) -> None:
+    section("step04: an MLP language model sees one token")
+    mlp_lm, bigram = load("step04", "mlp_lm"), load("step00", "bigram")
+    tokenizer, ids = encode_characters(text)
+    for depth in (2, 4):
+        torch.manual_seed(0)
+        model = mlp_lm.FeedForwardLM(tokenizer.vocab_size, 32, depth)
+        start = time.perf_counter()
+        losses = bigram.train(model, ids, steps=250, batch_size=32, block_size=32, lr=0.01, seed=0)
+        print(f"depth {depth}: {mlp_lm.parameter_count(tokenizer.vocab_size, 32, depth):,} parameters, loss "
+              f"{losses[0]:.3f} -> {sum(losses[-20:]) / 20:.3f} in 250 steps ({time.perf_counter() - start:.1f} s)")
+    probs = bigram.bigram_probs(bigram.bigram_counts(ids, tokenizer.vocab_size), k=1.0)
+    print(f"the floor for any model that sees one character: {-probs[ids[:-1], ids[1:]].log().mean().item():.3f} "
+          "(step00's counts); depth cannot go below it")
+    sample = model.generate(torch.tensor([tokenizer.encode("\n")]), 200, generator=torch.Generator().manual_seed(0))
+    print("sample (still one character of context: compare with step00's):")
+    print("  " + tokenizer.decode(sample[0].tolist()).strip().replace("\n", "\n  "))
+
+
+def demo_attention(text: str) -> None:
+    section("step05: one head of attention, att[0] after training")
+    attention, positional, bigram = load("step05", "attention"), load("step03", "positional"), load("step00", "bigram")
+    tokenizer, ids = encode_characters(text)
+    block = 12
+
+    class OneHeadLM(torch.nn.Module):
+        """Token + position vectors, one causal head, a linear read-out: the smallest attention LM."""
+
+        def __init__(self, vocab_size: int, n_embd: int = 32):
+            super().__init__()
+            self.inputs = positional.TokenAndPositionEmbedding(vocab_size, block, n_embd)
+            self.head = attention.CausalSelfAttentionHead(n_embd, n_embd, block)
+            self.read_out = torch.nn.Linear(n_embd, vocab_size)
+
+        def forward(self, idx, targets=None):
+            logits = self.read_out(self.head(self.inputs(idx)))  # (B, T, V)
+            if targets is None:
+                return logits, None
+            return logits, torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten())
+
+    torch.manual_seed(0)
+    model = OneHeadLM(tokenizer.vocab_size)
+    losses = bigram.train(model, ids, steps=300, batch_size=32, block_size=block, lr=0.01, seed=0)
+    print(f"loss {losses[0]:.3f} -> {sum(losses[-20:]) / 20:.3f} in 300 steps")
+    prompt = "To be, or no"
+    with torch.no_grad():
+        model(torch.tensor([tokenizer.encode(prompt)]))
+    att = model.head.last_attention[0]  # (T, T)
+    print("row t: how much position t takes from each position s <= t (blank: masked)")
+    print("        " + "".join(f"{char!r:>5}" for char in prompt) + "   sum")
+    for t, char in enumerate(prompt):
+        cells = "".join(f"{att[t, s].item():5.2f}" if s <= t else "     " for s in range(len(prompt)))
+        print(f"  {char!r:>5} {cells}  {att[t].sum().item():.2f}")
+
+
 def main() -> int:
     torch.manual_seed(0)
     print(f"Build a GPT from scratch: demo, using {implementation()}/")
     demo_status()
     text = shakespeare()
-    for part in (demo_bigram, demo_bpe, demo_dataset):
+    for part in (demo_bigram, demo_bpe, demo_dataset, demo_embeddings, demo_mlp, demo_attention):
         try:
             part(text)
         except NotImplementedError:

@@ -17,4 +17,7 @@ def test_demo_runs_every_part():
     assert "256 merges learned" in output and "256: " in output
     assert "Café déjà vu" in output and "tokens" in output
     assert "x: " in output and " → " in output
+    assert "are neighbours, their vectors are not" in output and "sinusoidal position table" in output
+    assert "depth 2:" in output and "depth 4:" in output and "the floor for any model" in output
+    assert "att[0] after training" in output and "  1.00" in output
     assert "not implemented yet" not in output
