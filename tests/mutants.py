@@ -342,4 +342,7 @@ MUTANTS = [
            "return weights @ v, weights  # (..., T_q, d_v), (..., T_q, T_k)",
            "return F.scaled_dot_product_attention(q, k, v, attn_mask=mask), weights",
            "compute the attention yourself"),
+    Mutant("step05", "mask_a_plain_attribute", "attention.py",
+           "self.register_buffer(\"mask\", causal_mask(block_size))", "self.mask = causal_mask(block_size)",
+           "register_buffer"),
 ]

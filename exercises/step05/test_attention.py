@@ -196,6 +196,9 @@ def test_head_has_three_projections(student, generator):
     assert shapes == {"query": (HEAD, N_EMBD), "key": (HEAD, N_EMBD), "value": (HEAD, N_EMBD)}, shapes
     with hint("the projections have no bias (bias=False), and the mask is a buffer, not a parameter"):
         assert sorted(student.probe(parameter_shapes, head)) == [(HEAD, N_EMBD)] * 3
+    with hint("register causal_mask(block_size) with self.register_buffer(...): a plain tensor attribute stays "
+              "behind when the module moves to a GPU"):
+        assert (BLOCK, BLOCK) in student.probe(buffer_shapes, head)
     out = head(torch.randn(B, 5, N_EMBD, generator=generator))
     assert tuple(out.shape) == (B, 5, HEAD), f"expected shape ({B}, 5, {HEAD}), got {tuple(out.shape)}"
 
@@ -300,6 +303,10 @@ def source_of(function):
 
 def parameter_shapes(module):
     return [tuple(p.shape) for p in module.parameters()]
+
+
+def buffer_shapes(module):
+    return [tuple(b.shape) for b in module.buffers()]
 
 
 def projection_shapes(head):
