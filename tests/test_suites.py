@@ -70,3 +70,29 @@ def test_attention_longer_than_30_logical_lines_loses_its_points(tmp_path):
     score, output, _ = run_suite("step05", "--student-root", str(root), "-k", "30_lines")
     assert score["points"] == 0, output
     assert "has 31 logical lines (max 30)" in output, output
+
+
+# Correct code written differently from the reference must keep every point (found by a
+# student run-through): (step, module, old text, new text).
+CORRECT_VARIANTS = {
+    "in_place_tril": ("step05", "attention.py", "return torch.tril(torch.ones(T, T, dtype=torch.bool))",
+                      "return torch.ones(T, T, dtype=torch.bool).tril_()"),
+    "attention_under_another_name": ("step05", "attention.py",
+                                     "out, weights = scaled_dot_product_attention(q, k, v, mask=self.mask[:T, :T])",
+                                     "attend = scaled_dot_product_attention\n"
+                                     "        out, weights = attend(q, k, v, mask=self.mask[:T, :T])"),
+    "position_table_with_a_batch_dim": ("step03", "positional.py",
+                                        "x = x + self.position_table[: idx.shape[1]]",
+                                        "x = x + self.position_table.unsqueeze(0)[:, : idx.shape[1]]"),
+}
+
+
+@pytest.mark.parametrize("variant", CORRECT_VARIANTS)
+def test_a_correct_variant_keeps_every_point(variant, tmp_path):
+    step, name, old, new = CORRECT_VARIANTS[variant]
+    root = copy_solutions(tmp_path)
+    module = root / step / name
+    assert module.read_text().count(old) == 1
+    module.write_text(module.read_text().replace(old, new))
+    score, output, _ = run_suite(step, "--student-root", str(root))
+    assert score["points"] == score["max_points"], output

@@ -145,7 +145,8 @@ def test_causal_mask(student):
                 torch.ones(size, size).tril(-1).bool(),
         })
     with hint("build the mask with torch.tril (or tensor.tril): it is the step's tool for a causal mask"):
-        assert "tril" in student.probe(operations_of, student.attention.causal_mask, 5)
+        operations = student.probe(operations_of, student.attention.causal_mask, 5)
+        assert [op for op in operations if op.startswith("tril")], operations  # tril or the in-place tril_
 
 
 # --- the averaging baseline --------------------------------------------------------------------
@@ -323,19 +324,24 @@ def last_attention_requires_grad(head):
 
 
 def calls_to_your_attention(head, x):
-    """How often ``head(x)`` calls the scaled_dot_product_attention of your attention.py."""
+    """How often ``head(x)`` runs the scaled_dot_product_attention of your attention.py.
+
+    Calls are counted by the function's code, so any name you call it by (an alias, a
+    staticmethod) counts.
+    """
     import sys
 
-    module = sys.modules[type(head).__module__]
-    original, calls = module.scaled_dot_product_attention, []
+    code = sys.modules[type(head).__module__].scaled_dot_product_attention.__code__
+    calls = []
 
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is code:
+            calls.append(1)
 
-    module.scaled_dot_product_attention = counting
+    previous = sys.getprofile()
+    sys.setprofile(profile)
     try:
         head(x)
     finally:
-        module.scaled_dot_product_attention = original
+        sys.setprofile(previous)
     return len(calls)

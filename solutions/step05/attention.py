@@ -42,7 +42,7 @@ def check_attention_inputs(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
 
 def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                                  mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(q k^T / sqrt(d_k)) v, written out in under 30 lines.
+    """softmax(q k^T / sqrt(d_k)) v, written out in at most 30 lines.
 
     Args:
         q: float tensor (..., T_q, d_k), the queries.
