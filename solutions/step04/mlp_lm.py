@@ -56,7 +56,7 @@ class FeedForwardLM(nn.Module):
 
         * ``token_embedding``: your step 03 ``Embedding(vocab_size, n_embd)``.
         * ``mlp``: ``n_hidden_layers`` hidden layers of width 4 * n_embd, each an
-          ``nn.Linear`` (with bias) followed by ``nn.ReLU``, then one ``nn.Linear`` (with
+          ``nn.Linear`` (with bias) followed by a ReLU, then one ``nn.Linear`` (with
           bias) back to n_embd and no activation after it. For n_hidden_layers = 2:
           Linear(C, 4C), ReLU, Linear(4C, 4C), ReLU, Linear(4C, C).
         * the head: no parameters of its own. It is tied to the embedding: the logits are
