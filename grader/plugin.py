@@ -133,7 +133,7 @@ class EarlierSteps:
     def failing(self, item, record: TestRecord) -> list[tuple[str, str]]:
         """(function, test) for each earlier-step test ``record`` builds on that fails."""
         wanted = {function: test for function, test in record.builds_on.items()
-                  if EARLIER_TEST.match(test) and EARLIER_TEST.match(test).group(1) != record.step}
+                  if (match := EARLIER_TEST.match(test)) and match.group(1) != record.step}
         if not wanted:
             return []
         suites = Path(item.path).parent.parent  # the folder that holds every stepNN/ suite

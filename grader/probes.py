@@ -46,3 +46,56 @@ def submodules_of_class(model, step: str, module: str, name: str) -> list:
     """Every submodule of ``model`` (itself included) that is an instance of the student's class."""
     cls = student_class(model, step, module, name)
     return [m for m in model.modules() if isinstance(m, cls)]
+
+
+def parameter_shapes(module) -> list[tuple[int, ...]]:
+    """The shapes of ``module``'s parameters (a tensor shared by two layers counts once)."""
+    return [tuple(p.shape) for p in module.parameters()]
+
+
+def buffer_shapes(module) -> list[tuple[int, ...]]:
+    """The shapes of ``module``'s registered buffers."""
+    return [tuple(b.shape) for b in module.buffers()]
+
+
+def operations_of(function, *args) -> list[str]:
+    """The names of every torch operator that ``function(*args)`` runs, recorded at the dispatcher.
+
+    Recording below Python sees every path to an operator: a call under another name, an
+    alias imported at the top of a file, or a method of a tensor. Composite functions are
+    seen as the operators they are made of (``F.scaled_dot_product_attention`` shows up as
+    ``bmm`` and a softmax): use ``torch_functions_of`` to see those.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Recorder(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.names = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.names.add(func.overloadpacket.__name__)
+            return func(*args, **(kwargs or {}))
+
+    with Recorder() as recorder:
+        function(*args)
+    return sorted(recorder.names)
+
+
+def torch_functions_of(function, *args) -> list[str]:
+    """The torch functions that ``function(*args)`` calls, recorded where torch's Python API
+    hands them over (so an alias such as ``from torch.nn.functional import ... as f`` is seen too)."""
+    from torch.overrides import TorchFunctionMode
+
+    class Recorder(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.names = set()
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.add(getattr(func, "__name__", str(func)))
+            return func(*args, **(kwargs or {}))
+
+    with Recorder() as recorder:
+        function(*args)
+    return sorted(recorder.names)

@@ -1,8 +1,8 @@
 """Grading suite for step 03a: the embedding lookup (``embedding.py``).
 
 Your ``Embedding`` lives in the worker; a few checks need to run next to it (to record
-which torch operations your lookup uses, or to backpropagate through it). They are the
-probes at the bottom of this file.
+which torch operations your lookup uses, or to backpropagate through it). They are probes:
+the shared ones come from ``grader/probes.py``, this suite's own are at the bottom of this file.
 """
 
 import torch
@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
+from grader.probes import operations_of, parameter_shapes
 
 V, C = 11, 6  # vocabulary and vector size differ, so a transposed table shows up at once
 
@@ -42,7 +43,7 @@ def test_lookup_returns_the_rows_for_any_shape(student, generator):
                 "torch.embedding, and no matrix product")
 def test_lookup_is_indexing(student, generator):
     embedding = student.embedding.Embedding(V, C)
-    operations = student.probe(operations_of_forward, embedding, torch.randint(0, V, (2, 5), generator=generator))
+    operations = student.probe(operations_of, embedding, torch.randint(0, V, (2, 5), generator=generator))
     with hint("your lookup calls an embedding function: write it yourself, as weight[idx]"):
         assert not [op for op in operations if "embedding" in op], operations
     with hint("your lookup multiplies matrices (a one-hot product?): indexing copies rows and needs no arithmetic"):
@@ -72,32 +73,6 @@ def test_one_hot_product_equals_indexing(student, generator):
 # --- probes: trusted helpers that run next to your code ------------------------------
 
 MATRIX_PRODUCTS = {"mm", "bmm", "addmm", "matmul", "mv", "dot", "baddbmm", "addmv", "linear"}
-
-
-def parameter_shapes(module):
-    return [tuple(p.shape) for p in module.parameters()]
-
-
-def operations_of_forward(module, idx):
-    """The names of every torch operator that ``module(idx)`` runs, recorded at the dispatcher.
-
-    Recording below Python sees every path to an operator: a call under another name, an
-    alias imported at the top of your file, or a method of a tensor.
-    """
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Recorder(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.names = set()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.names.add(func.overloadpacket.__name__)
-            return func(*args, **(kwargs or {}))
-
-    with Recorder() as recorder:
-        module(idx)
-    return sorted(recorder.names)
 
 
 def gradient_of_sum(module, idx):

@@ -12,6 +12,7 @@ import torch
 
 from grader import hint, points
 from grader.checks import expect_close
+from grader.probes import parameter_shapes, submodules_of_class
 
 V, BLOCK, C = 5, 9, 6  # all different, so every table is known by its shape
 
@@ -115,10 +116,6 @@ def test_positions_make_order_visible(student, generator):
 
 # --- probes: trusted helpers that run next to your code ------------------------------
 
-def parameter_shapes(module):
-    return [tuple(p.shape) for p in module.parameters()]
-
-
 def tables(layer):
     """The token table (V, C) and the position table (BLOCK, C), found by their shapes."""
     # A table stored with a leading batch dim of 1, (1, BLOCK, C), counts as (BLOCK, C).
@@ -131,8 +128,4 @@ def tables(layer):
 
 
 def uses_your_embedding(layer):
-    import importlib
-
-    root = type(layer).__module__.split(".")[0]
-    embedding_class = importlib.import_module(f"{root}.step03.embedding").Embedding
-    return any(isinstance(module, embedding_class) for module in layer.modules())
+    return bool(submodules_of_class(layer, "step03", "embedding", "Embedding"))

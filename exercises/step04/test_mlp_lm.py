@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import adam_steps, submodules_of_class
+from grader.probes import adam_steps, parameter_shapes, submodules_of_class
+from grader.synthetic import conditional_entropy, markov_chain
 
 V, C = 7, 4  # hidden width 4 * C = 16; V != C, so a transposed table shows up at once
 STEP03 = "step03/test_embedding.py::test_lookup_returns_the_rows_for_any_shape"
@@ -154,25 +155,12 @@ def test_logits_at_t_depend_on_token_t_alone(student, generator):
     assert_context_blind(model, torch.randint(0, V, (3, 8), generator=generator), generator)
 
 
-def markov_chain(generator, length: int) -> torch.Tensor:
-    """Token ids from a random, strongly skewed table of transition probabilities."""
-    transitions = F.softmax(3 * torch.randn(V, V, generator=generator), dim=1)
-    ids = [0]
-    for _ in range(length - 1):
-        ids.append(int(torch.multinomial(transitions[ids[-1]], 1, generator=generator)))
-    return torch.tensor(ids)
-
-
 @points(3, hint="a trained model should reach the data's conditional entropy H(next | current), the best any "
                 "model that sees one token can do; check the loss, the tied head and the ReLUs",
         timeout=30, builds_on={"step03 Embedding": STEP03, "FeedForwardLM.forward": "test_loss_is_cross_entropy"})
 def test_training_learns_the_bigram_statistics(student, generator, seed):
-    ids = markov_chain(generator, 600)
-    counts = torch.zeros(V, V, dtype=torch.float64)
-    counts.index_put_((ids[:-1], ids[1:]), torch.ones(ids.numel() - 1, dtype=torch.float64), accumulate=True)
-    p_pair = counts / counts.sum()
-    p_next = counts / counts.sum(dim=1, keepdim=True).clamp(min=1)
-    entropy = float(-(p_pair[p_pair > 0] * p_next[p_pair > 0].log()).sum())
+    ids = markov_chain(generator, V, 600)
+    entropy = conditional_entropy(ids, V)
 
     student.probe(seed_torch, seed)  # your model's initial weights come from torch's global generator
     model = student.mlp_lm.FeedForwardLM(V, 8, 2)  # n_embd >= V, so the tied head can express any bigram table
@@ -243,10 +231,6 @@ def test_generate_is_reproducible(student, seed):
 
 def seed_torch(seed):
     torch.manual_seed(seed)
-
-
-def parameter_shapes(model):
-    return [tuple(p.shape) for p in model.parameters()]
 
 
 def embedding_shapes(model):

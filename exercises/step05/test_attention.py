@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
+from grader.probes import buffer_shapes, operations_of, parameter_shapes, torch_functions_of
 
 B, H, T, D_K, D_V = 2, 3, 6, 8, 5  # d_k != d_v, so scaling by the wrong size shows
 N_EMBD, HEAD, BLOCK = 12, 4, 8
@@ -259,55 +260,10 @@ def test_no_information_flows_from_the_future(student, generator):
 
 # --- probes: trusted helpers that run next to your code ------------------------------
 
-def operations_of(function, *args):
-    """The names of every torch operator that ``function(*args)`` runs, recorded at the dispatcher."""
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class Recorder(TorchDispatchMode):
-        def __init__(self):
-            super().__init__()
-            self.names = set()
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.names.add(func.overloadpacket.__name__)
-            return func(*args, **(kwargs or {}))
-
-    with Recorder() as recorder:
-        function(*args)
-    return sorted(recorder.names)
-
-
-def torch_functions_of(function, *args):
-    """The torch functions that ``function(*args)`` calls, recorded where torch's Python API
-    hands them over (so an alias such as ``from torch.nn.functional import ... as f`` is seen too)."""
-    from torch.overrides import TorchFunctionMode
-
-    class Recorder(TorchFunctionMode):
-        def __init__(self):
-            super().__init__()
-            self.names = set()
-
-        def __torch_function__(self, func, types, args=(), kwargs=None):
-            self.names.add(getattr(func, "__name__", str(func)))
-            return func(*args, **(kwargs or {}))
-
-    with Recorder() as recorder:
-        function(*args)
-    return sorted(recorder.names)
-
-
 def source_of(function):
     import inspect
 
     return inspect.getsource(function)
-
-
-def parameter_shapes(module):
-    return [tuple(p.shape) for p in module.parameters()]
-
-
-def buffer_shapes(module):
-    return [tuple(b.shape) for b in module.buffers()]
 
 
 def projection_shapes(head):
