@@ -66,20 +66,31 @@ def operations_of(function, *args) -> list[str]:
     seen as the operators they are made of (``F.scaled_dot_product_attention`` shows up as
     ``bmm`` and a softmax): use ``torch_functions_of`` to see those.
     """
+    return sorted(operation_counts(function, *args))
+
+
+def operation_counts(function, *args) -> dict[str, int]:
+    """How many times ``function(*args)`` runs each torch operator (see ``operations_of``).
+
+    Counting tells a Python loop from a batched computation: a loop over n items runs its
+    operators n times, one batched call runs them once whatever n is.
+    """
+    from collections import Counter
+
     from torch.utils._python_dispatch import TorchDispatchMode
 
     class Recorder(TorchDispatchMode):
         def __init__(self):
             super().__init__()
-            self.names = set()
+            self.counts = Counter()
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-            self.names.add(func.overloadpacket.__name__)
+            self.counts[func.overloadpacket.__name__] += 1
             return func(*args, **(kwargs or {}))
 
     with Recorder() as recorder:
         function(*args)
-    return sorted(recorder.names)
+    return dict(recorder.counts)
 
 
 def torch_functions_of(function, *args) -> list[str]:
