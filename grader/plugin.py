@@ -300,6 +300,42 @@ def seed(request) -> int:
 
 
 @pytest.fixture
+def grading_seed(request) -> int:
+    """The ``--grading-seed`` of this run (0 by default)."""
+    return request.config.stash[STATE].grading_seed
+
+
+REFERENCE_PACKAGE = "_grader_reference"
+
+
+@pytest.fixture
+def reference(request):
+    """``reference(step, module)``: the instructor's reference module, or None in a student copy.
+
+    For expected values that cannot be stored because they depend on ``--grading-seed``.
+    The reference runs in the grading process (it is trusted) under a package name of its
+    own, so it never mixes with a graded folder that is also called ``solutions``.
+    """
+    import importlib
+    import importlib.util
+
+    root = request.config.rootpath / "solutions"
+
+    def load(step: str, module: str):
+        if not (root / step / f"{module}.py").is_file():
+            return None
+        if REFERENCE_PACKAGE not in sys.modules:
+            spec = importlib.util.spec_from_file_location(REFERENCE_PACKAGE, root / "__init__.py",
+                                                          submodule_search_locations=[str(root)])
+            package = importlib.util.module_from_spec(spec)
+            sys.modules[REFERENCE_PACKAGE] = package
+            spec.loader.exec_module(package)
+        return importlib.import_module(f"{REFERENCE_PACKAGE}.{step}.{module}")
+
+    return load
+
+
+@pytest.fixture
 def generator(seed):
     """A ``torch.Generator`` seeded with this test's seed."""
     import torch

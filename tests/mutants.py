@@ -19,6 +19,11 @@ class Mutant:
     old: str  # text replaced (must occur exactly once)
     new: str
     hint: str  # words the hint shown for the failure must contain
+    more: tuple[tuple[str, str], ...] = ()  # further (old, new) edits of the same mistake, elsewhere in the file
+
+    @property
+    def edits(self) -> tuple[tuple[str, str], ...]:
+        return ((self.old, self.new),) + self.more
 
     @property
     def id(self) -> str:
@@ -345,4 +350,75 @@ MUTANTS = [
     Mutant("step05", "mask_a_plain_attribute", "attention.py",
            "self.register_buffer(\"mask\", causal_mask(block_size))", "self.mask = causal_mask(block_size)",
            "register_buffer"),
+    # ---- step08: the full GPT -----------------------------------------------------------------
+    Mutant("step08", "positions_not_added", "gpt.py",
+           "x = self.token_embedding(idx) + self.position_embedding(idx)  # (B, T, C) + (T, C)",
+           "x = self.token_embedding(idx)  # (B, T, C)",
+           "position embedding is not added"),
+    Mutant("step08", "head_not_tied", "gpt.py",
+           "        self.ln_f = LayerNorm(C, bias=config.bias)\n",
+           "        self.ln_f = LayerNorm(C, bias=config.bias)\n"
+           "        self.lm_head = nn.Linear(C, config.vocab_size, bias=False)\n",
+           "head is not tied",
+           more=(("logits = x @ self.token_embedding.weight.T  # (B, T, V): the tied head",
+                  "logits = self.lm_head(x)"),)),
+    Mutant("step08", "final_norm_missing", "gpt.py",
+           "        x = self.ln_f(x)\n", "",
+           "ln_f is not applied"),
+    Mutant("step08", "blocks_share_weights", "gpt.py",
+           "self.blocks = nn.ModuleList(\n"
+           "            Block(C, config.n_head, config.block_size, config.dropout, config.bias) for _ in range(config.n_layer))",
+           "block = Block(C, config.n_head, config.block_size, config.dropout, config.bias)\n"
+           "        self.blocks = nn.ModuleList([block] * config.n_layer)",
+           "share one set of weights"),
+    Mutant("step08", "tables_keep_unit_init", "gpt.py",
+           "        nn.init.normal_(self.token_embedding.weight, mean=0.0, std=0.02)\n", "",
+           "N(0, 0.02)"),
+    Mutant("step08", "generate_without_crop", "gpt.py",
+           "context = idx[:, -self.config.block_size:]  # (B, <= block_size)", "context = idx",
+           "crop the context"),
+    Mutant("step08", "generate_from_first_position", "gpt.py",
+           "probs = F.softmax(logits[:, -1, :], dim=-1)  # (B, V)", "probs = F.softmax(logits[:, 0, :], dim=-1)",
+           "LAST position"),
+    Mutant("step08", "count_tied_head_twice", "gpt.py",
+           "return V * C + T * C + L * block + norm  # the head is the token table: counted once",
+           "return 2 * V * C + T * C + L * block + norm",
+           "tied head is counted"),
+    Mutant("step08", "dropout_always_on", "gpt.py",
+           "x = self.dropout(x)", "x = F.dropout(x, self.config.dropout, training=True)",
+           "model.eval() must turn it off"),
+    # ---- step06: multi-head attention ---------------------------------------------------------
+    Mutant("step06", "split_without_transpose", "multi_head.py",
+           "return x.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)",
+           "return x.view(B, self.n_head, T, self.head_size)",
+           "reshape and no transpose"),
+    Mutant("step06", "merge_without_transpose", "multi_head.py",
+           "return x.transpose(1, 2).reshape(B, T, nh * hs)  # (B, T, C)", "return x.reshape(B, T, nh * hs)",
+           "merged with a reshape and no transpose"),
+    Mutant("step06", "no_output_projection", "multi_head.py",
+           "return self.out_proj(self.merge_heads(weights @ v))", "return self.merge_heads(weights @ v)",
+           "W_O is missing"),
+    Mutant("step06", "loop_heads_in_reverse_order", "multi_head.py",
+           "return self.out_proj(torch.cat(outputs, dim=-1))  # (B, T, C)",
+           "return self.out_proj(torch.cat(outputs[::-1], dim=-1))  # (B, T, C)",
+           "wrong order"),
+    Mutant("step06", "scale_by_n_embd", "multi_head.py",
+           "/ math.sqrt(self.head_size)  # (B, nh, T, T)", "/ math.sqrt(self.n_embd)  # (B, nh, T, T)",
+           "sqrt(n_embd)"),
+    Mutant("step06", "batched_forgets_the_mask", "multi_head.py",
+           "        if self.causal:\n            scores = scores.masked_fill", "        if False:\n            scores = scores.masked_fill",
+           "not masked"),
+    Mutant("step06", "loop_copies_attention_instead_of_calling_it", "multi_head.py",
+           "out, _ = scaled_dot_product_attention(q[..., columns], k[..., columns], v[..., columns], mask)",
+           "out = F.scaled_dot_product_attention(q[..., columns], k[..., columns], v[..., columns], attn_mask=mask)",
+           "once per head"),
+    Mutant("step06", "count_without_w_o", "multi_head.py",
+           "return 4 * per_projection  # query, key, value and W_O", "return 3 * per_projection",
+           "W_O is not counted"),
+    Mutant("step06", "count_biases_always", "multi_head.py",
+           "per_projection = d * d + (d if bias else 0)", "per_projection = d * d + d",
+           "biases are counted when bias=False"),
+    Mutant("step06", "divisibility_not_checked", "multi_head.py",
+           "    if n_embd % n_head != 0:\n        raise", "    if False:\n        raise",
+           "n_embd % n_head != 0"),
 ]

@@ -16,8 +16,10 @@ def test_mutant_loses_points_with_its_hint(mutant, tmp_path):
     root = copy_solutions(tmp_path)
     module = root / mutant.step / mutant.module
     source = module.read_text()
-    assert source.count(mutant.old) == 1, f"mutant {mutant.id}: the text to replace must occur once in {module.name}"
-    module.write_text(source.replace(mutant.old, mutant.new))
+    for old, new in mutant.edits:
+        assert source.count(old) == 1, f"mutant {mutant.id}: the text to replace must occur once in {module.name}"
+        source = source.replace(old, new)
+    module.write_text(source)
 
     scores = {}
     for mode, options in {"sandbox": (), "in-process": ("--in-process",)}.items():

@@ -1,0 +1,328 @@
+"""Grading suite for step 08: the full GPT (``gpt.py``).
+
+Most tests check what a GPT promises from the outside: the loss it starts at, a batch it
+can learn by heart, no peeking at the future, the samples it draws. One test checks the
+whole forward pass at once, CS336-style: it loads fixed weights into your model by the
+``state_dict`` names your stub documents and compares the logits with numbers the
+reference model produced from the same weights (``snapshots/gpt_logits.json``; an
+instructor regenerates it with ``python -m course.snapshots``). With ``--grading-seed``
+the weights change, and the instructor copy computes the expected logits from the
+reference at grading time.
+
+Your GPT is made of your steps 03, 06 and 07. When one of them is unfinished or wrong,
+the tests that need it say so and name the step to go back to.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from grader import hint, points
+from grader.checks import expect_close
+from grader.probes import adam_steps, parameter_shapes, submodules_of_class
+
+V, BLOCK, N_LAYER, N_HEAD, C = 11, 8, 2, 4, 16
+SNAPSHOT = Path(__file__).with_name("snapshots") / "gpt_logits.json"
+SNAPSHOT_SEED = 0
+EARLIER = {
+    "step03 Embedding": "step03/test_embedding.py::test_lookup_returns_the_rows_for_any_shape",
+    "step03 LearnedPositionalEmbedding": "step03/test_positional.py::test_learned_positions",
+    "step07 Block": "step07/test_block.py::test_block_matches_the_pre_norm_definition",
+    "step07 LayerNorm": "step07/test_block.py::test_layernorm_matches_torch",
+}
+
+
+def config(student, **changes):
+    settings = dict(vocab_size=V, block_size=BLOCK, n_layer=N_LAYER, n_head=N_HEAD, n_embd=C)
+    return student.gpt.GPTConfig(**{**settings, **changes})
+
+
+def documented_shapes(vocab_size=V, block_size=BLOCK, n_layer=N_LAYER, n_embd=C, bias=True) -> dict:
+    """The parameters of GPT(config), by ``state_dict`` name, as the stub documents them."""
+    shapes = {"token_embedding.weight": (vocab_size, n_embd), "position_embedding.weight": (block_size, n_embd)}
+    vector = [("weight", (n_embd,))] + ([("bias", (n_embd,))] if bias else [])
+    for i in range(n_layer):
+        block = f"blocks.{i}"
+        shapes.update({f"{block}.ln_1.{kind}": shape for kind, shape in vector})
+        for name in ("query", "key", "value", "out_proj"):
+            shapes[f"{block}.attn.{name}.weight"] = (n_embd, n_embd)
+            if bias:
+                shapes[f"{block}.attn.{name}.bias"] = (n_embd,)
+        shapes.update({f"{block}.ln_2.{kind}": shape for kind, shape in vector})
+        shapes[f"{block}.mlp.fc.weight"] = (4 * n_embd, n_embd)
+        if bias:
+            shapes[f"{block}.mlp.fc.bias"] = (4 * n_embd,)
+        shapes[f"{block}.mlp.proj.weight"] = (n_embd, 4 * n_embd)
+        if bias:
+            shapes[f"{block}.mlp.proj.bias"] = (n_embd,)
+    shapes.update({f"ln_f.{kind}": shape for kind, shape in vector})
+    return shapes
+
+
+def seeded_weights(shapes: dict, generator: torch.Generator) -> dict:
+    """Random weights for every documented parameter, large enough that every part matters.
+
+    Norm scales near 1, biases near 0, matrices scaled by 1/sqrt(fan_in), tables of size
+    ~0.5: the logits then spread over several units, so a missing part changes them a lot.
+    """
+    weights = {}
+    for name, shape in shapes.items():
+        noise = torch.randn(shape, generator=generator)
+        if name.endswith("embedding.weight"):
+            weights[name] = 0.5 * noise
+        elif len(shape) == 2:
+            weights[name] = noise / math.sqrt(shape[1])
+        elif name.endswith(".weight"):  # a norm's scale
+            weights[name] = 1 + 0.2 * noise
+        else:
+            weights[name] = 0.2 * noise
+    return weights
+
+
+def snapshot_case(seed: int):
+    """The inputs of the logits snapshot: config settings, weights and ids, all from ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    settings = dict(vocab_size=V, block_size=BLOCK, n_layer=N_LAYER, n_head=N_HEAD, n_embd=C, dropout=0.1)
+    weights = seeded_weights(documented_shapes(), generator)
+    idx = torch.randint(0, V, (2, BLOCK), generator=generator)
+    return settings, weights, idx
+
+
+def reference_logits(gpt_module, settings, weights, idx) -> torch.Tensor:
+    """The logits of ``gpt_module.GPT`` (the reference) with these weights, in eval mode."""
+    model = gpt_module.GPT(gpt_module.GPTConfig(**settings))
+    model.load_state_dict(weights, strict=False)  # the masks are buffers the model builds itself
+    model.eval()
+    with torch.no_grad():
+        return model(idx)[0]
+
+
+def loaded_model(student, generator, **changes):
+    """A student GPT in eval mode holding seeded weights."""
+    model = student.gpt.GPT(config(student, **changes))
+    settings = {"n_layer": N_LAYER, "bias": True, **{k: v for k, v in changes.items() if k in ("n_layer", "bias")}}
+    weights = seeded_weights(documented_shapes(n_layer=settings["n_layer"], bias=settings["bias"]), generator)
+    student.probe(load_weights, model, weights)
+    model.eval()
+    return model, weights
+
+
+# --- the parts ---------------------------------------------------------------------------------
+
+@points(2, hint="build exactly the documented parts under their names: token_embedding, position_embedding, "
+                "blocks (an nn.ModuleList of n_layer Blocks), ln_f; the head has no weight of its own")
+def test_parts_have_the_documented_names(student):
+    for changes in ({}, {"n_layer": 1, "bias": False}, {"n_layer": 3}):
+        model = student.gpt.GPT(config(student, **changes))
+        found = student.probe(named_parameter_shapes, model)
+        expected = documented_shapes(n_layer=changes.get("n_layer", N_LAYER), bias=changes.get("bias", True))
+        extra, missing = sorted(set(found) - set(expected)), sorted(set(expected) - set(found))
+        if [name for name in extra if found[name] in [(V, C), (C, V)]]:
+            with hint("the head is not tied: it must reuse token_embedding.weight (logits = x @ weight.T), not "
+                      "hold a (vocab_size, n_embd) matrix of its own"):
+                raise AssertionError(f"extra parameters: {extra}")
+        assert not extra and not missing, f"{changes or 'default config'}: missing {missing}, unexpected {extra}"
+        wrong = {name: found[name] for name in expected if found[name] != expected[name]}
+        assert not wrong, f"shapes differ from the documented ones: {wrong}"
+    with hint("use your own step 03 Embedding and LearnedPositionalEmbedding, and your step 07 Block and LayerNorm"):
+        model = student.gpt.GPT(config(student))
+        for step, module, name, count in [("step03", "embedding", "Embedding", 1),
+                                          ("step03", "positional", "LearnedPositionalEmbedding", 1),
+                                          ("step07", "block", "Block", N_LAYER),
+                                          ("step07", "block", "LayerNorm", 2 * N_LAYER + 1)]:
+            used = len(student.probe(submodules_of_class, model, step, module, name))
+            assert used == count, f"the model holds {used} of your {step} {name}, expected {count}"
+
+
+@points(5, hint="the forward pass differs from the reference on the same weights: token + position vectors, "
+                "dropout, every block in order, ln_f, then x @ token_embedding.weight.T. The other tests of "
+                "this step narrow it down",
+        builds_on=EARLIER)
+def test_logits_match_the_reference_on_the_same_weights(student, grading_seed, seed, reference):
+    gpt_reference = reference("step08", "gpt") if grading_seed != 0 else None
+    settings, weights, idx = snapshot_case(seed if gpt_reference else SNAPSHOT_SEED)
+    if gpt_reference:
+        expected = reference_logits(gpt_reference, settings, weights, idx)
+    else:
+        expected = torch.tensor(json.loads(SNAPSHOT.read_text())["logits"])
+    model = student.gpt.GPT(student.gpt.GPTConfig(**settings))
+    student.probe(load_weights, model, weights)
+    model.eval()  # dropout is 0.1 here: eval mode must switch it off
+    logits, loss = model(idx)
+    assert loss is None, "without targets, forward returns (logits, None)"
+    expect_close(logits, expected, name="the logits", atol=1e-4, rtol=1e-4)
+
+
+@points(2, hint="the position embedding is not added: x = token_embedding(idx) + position_embedding(idx); without "
+                "it, a repeated token gives the same logits at every position",
+        builds_on={"step03 LearnedPositionalEmbedding": EARLIER["step03 LearnedPositionalEmbedding"]})
+def test_positions_are_added(student, generator):
+    model, _ = loaded_model(student, generator)
+    logits, _ = model(torch.full((1, BLOCK), 3))  # one token, repeated: only the positions tell them apart
+    spread = float((logits[0] - logits[0, :1]).detach().abs().max())
+    assert spread > 1e-3, "the logits are the same at every position of a repeated token"
+
+
+@points(2, hint="apply ln_f to the output of the last block, just before the head: doubling ln_f.weight (with "
+                "ln_f.bias = 0) must double every logit",
+        builds_on={"step07 LayerNorm": EARLIER["step07 LayerNorm"]})
+def test_final_norm_feeds_the_head(student, generator):
+    model, weights = loaded_model(student, generator)
+    idx = torch.randint(0, V, (2, BLOCK), generator=generator)
+    weights["ln_f.bias"] = torch.zeros(C)
+    student.probe(load_weights, model, weights)
+    once, _ = model(idx)
+    weights["ln_f.weight"] = 2 * weights["ln_f.weight"]
+    student.probe(load_weights, model, weights)
+    twice, _ = model(idx)
+    expect_close(twice, 2 * once, name="the logits after doubling ln_f.weight", atol=1e-4, mistakes={
+        "ln_f is not applied: the head must read ln_f(x), the normalised output of the last block": once,
+    })
+
+
+@points(2, hint="tie the head: logits = ln_f(x) @ token_embedding.weight.T, no bias; after zeroing row r of the "
+                "table, the logit of token r must be exactly 0")
+def test_head_is_tied_to_the_token_embedding(student, generator):
+    model, weights = loaded_model(student, generator)
+    weights["token_embedding.weight"][V - 1] = 0
+    student.probe(load_weights, model, weights)
+    logits, _ = model(torch.randint(0, V - 1, (2, BLOCK), generator=generator))  # token V - 1 is never an input
+    expect_close(logits[..., V - 1], torch.zeros(2, BLOCK), name=f"the logits of token {V - 1}", atol=1e-6)
+
+
+# --- training behaviour ----------------------------------------------------------------------------
+
+@points(2, hint="initialise every Linear weight and both embedding tables from N(0, 0.02) and the biases at 0: "
+                "then every logit starts near 0 and the loss near ln(vocab_size)")
+def test_loss_at_initialisation_is_ln_vocab_size(student, generator):
+    vocab_size = 65
+    model = student.gpt.GPT(config(student, vocab_size=vocab_size, n_embd=32))
+    idx = torch.randint(0, vocab_size, (8, BLOCK), generator=generator)
+    targets = torch.randint(0, vocab_size, (8, BLOCK), generator=generator)
+    logits, loss = model(idx, targets)
+    assert loss is not None and tuple(loss.shape) == (), "with targets, forward returns (logits, a scalar loss)"
+    expect_close(loss, F.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1)),
+                 name="the loss against cross-entropy of your logits")
+    assert abs(float(loss) - math.log(vocab_size)) < 0.1, \
+        f"the loss at initialisation is {float(loss):.3f}, expected about ln({vocab_size}) = {math.log(vocab_size):.3f}"
+
+
+@points(3, hint="a correct GPT learns one small batch by heart: if the loss stalls, check that every parameter "
+                "gets a gradient (nothing detached, no tensor rebuilt inside forward) and that the blocks run",
+        builds_on=EARLIER)
+def test_overfits_one_batch(student, generator):
+    model = student.gpt.GPT(config(student))
+    x = torch.randint(0, V, (4, BLOCK), generator=generator)
+    y = torch.randint(0, V, (4, BLOCK), generator=generator)
+    losses = student.probe(adam_steps, model, x, y, 80, 1e-2)
+    assert losses[-1] < 0.1, f"after 80 Adam steps on one batch the loss is {losses[-1]:.3f} (started at " \
+                             f"{losses[0]:.3f}); a correct GPT gets below 0.1"
+
+
+@points(2, hint="the logits at position t must not change when tokens after t change: every block's attention "
+                "is causal",
+        builds_on={"step07 Block": EARLIER["step07 Block"]})
+def test_no_information_flows_from_the_future(student, generator):
+    model, _ = loaded_model(student, generator)
+    idx = torch.randint(0, V, (1, BLOCK), generator=generator)
+    logits, _ = model(idx)
+    for t in (0, 3, BLOCK - 2):
+        changed = idx.clone()
+        changed[0, t + 1:] = (idx[0, t + 1:] + 1 + torch.randint(0, V - 1, (BLOCK - t - 1,), generator=generator)) % V
+        expect_close(model(changed)[0][:, : t + 1], logits[:, : t + 1],
+                     name=f"the logits at 0..{t} after changing tokens {t + 1}..{BLOCK - 1}", atol=1e-5)
+
+
+# --- size ------------------------------------------------------------------------------------------
+
+@points(3, hint="count every part once: V*C + block_size*C + n_layer * (2 norms + attention + MLP) + ln_f, "
+                "with biases only when config.bias, and the tied head not at all")
+def test_parameter_count_formula(student):
+    for changes in ({}, {"n_layer": 4}, {"bias": False}, {"vocab_size": 65, "block_size": 32, "n_layer": 3,
+                                                           "n_embd": 48, "n_head": 6}):
+        cfg = config(student, **changes)
+        dims = {k: changes.get(k, d) for k, d in [("vocab_size", V), ("block_size", BLOCK), ("n_layer", N_LAYER),
+                                                  ("n_embd", C), ("bias", True)]}
+        expected = sum(math.prod(shape) for shape in documented_shapes(*dims.values()).values())
+        counted = student.gpt.gpt_parameter_count(cfg)
+        assert isinstance(counted, int), f"gpt_parameter_count should return an int, got {type(counted).__name__}"
+        Vx, Cx = dims["vocab_size"], dims["n_embd"]
+        expect_close(torch.tensor(counted), torch.tensor(expected), name=f"gpt_parameter_count for {changes or 'default'}",
+                     mistakes={
+                         "the tied head is counted: it IS the token table, count it once":
+                             torch.tensor(expected + Vx * Cx),
+                         "the position table is not counted: block_size * n_embd more":
+                             torch.tensor(expected - dims["block_size"] * Cx),
+                         "ln_f is not counted": torch.tensor(expected - Cx * (2 if dims["bias"] else 1)),
+                     })
+    with hint("your model holds fewer parameters than your formula: the blocks share one set of weights. Build "
+              "n_layer separate Blocks (a new Block() per layer, not [block] * n_layer)"):
+        for n_layer in (2, 4):
+            cfg = config(student, n_layer=n_layer)
+            real = sum(math.prod(shape) for shape in student.probe(parameter_shapes, student.gpt.GPT(cfg)))
+            assert real == student.gpt.gpt_parameter_count(cfg), \
+                f"n_layer={n_layer}: your GPT holds {real} parameters, your formula says " \
+                f"{student.gpt.gpt_parameter_count(cfg)}"
+
+
+# --- generation --------------------------------------------------------------------------------
+
+@points(3, hint="each step: crop the context to its last block_size tokens, take the logits at the LAST "
+                "position, softmax, torch.multinomial with the generator; return the prompt followed by the new "
+                "tokens",
+        builds_on={"GPT.forward": "test_logits_match_the_reference_on_the_same_weights"})
+def test_generate_samples_the_next_token(student, generator):
+    model, _ = loaded_model(student, generator)
+    prompt = torch.randint(0, V, (2, 3), generator=generator)
+    out = model.generate(prompt, 10, torch.Generator().manual_seed(1))
+    assert tuple(out.shape) == (2, 13), f"generate(prompt (2, 3), 10) should return (2, 13), got {tuple(out.shape)}"
+    expect_close(out[:, :3], prompt, name="the first 3 tokens (the prompt)")
+    with hint("pass the generator to torch.multinomial: the same seed must give the same tokens"):
+        expect_close(model.generate(prompt, 10, torch.Generator().manual_seed(1)), out, name="a second seeded run")
+    with hint("an input longer than block_size must raise a ValueError that says so"):
+        with pytest.raises(ValueError):
+            model(torch.zeros(1, BLOCK + 1, dtype=torch.long))
+    with hint("crop the context to its last block_size tokens before each forward: a long prompt, or a long "
+              "generation, must work"):
+        long = model.generate(torch.randint(0, V, (1, BLOCK + 3), generator=generator), BLOCK + 2,
+                              torch.Generator().manual_seed(2))
+        assert tuple(long.shape) == (1, 2 * BLOCK + 5), tuple(long.shape)
+    # The first new token must follow softmax(logits at the last position of the cropped context).
+    context = torch.randint(0, V, (1, BLOCK + 2), generator=generator)
+    probs = F.softmax(model(context[:, -BLOCK:])[0][0, -1], dim=-1)
+    draws = model.generate(context.repeat(4000, 1), 1, torch.Generator().manual_seed(3))[:, -1]
+    frequencies = torch.bincount(draws, minlength=V).double() / 4000
+    assert float((frequencies - probs.double()).abs().max()) < 0.04, \
+        f"the sampled next tokens do not follow the softmax of the last position's logits: frequencies " \
+        f"{[round(f, 3) for f in frequencies.tolist()]}, probabilities {[round(p, 3) for p in probs.tolist()]}"
+
+
+@points(1, hint="pass config.dropout to the embedding dropout and to every Block; model.train() turns it on, "
+                "model.eval() must turn it off")
+def test_dropout_only_in_training(student, generator):
+    model, _ = loaded_model(student, generator, dropout=0.5)
+    idx = torch.randint(0, V, (2, BLOCK), generator=generator)
+    evaluated = model(idx)[0]
+    expect_close(model(idx)[0], evaluated, name="two forward passes in eval mode")
+    model.train()
+    first, second = model(idx)[0], model(idx)[0]
+    assert float((first - second).abs().max()) > 1e-3, "with dropout=0.5 in train mode, two forward passes should differ"
+
+
+# --- probes: trusted helpers that run next to your code ------------------------------
+
+def named_parameter_shapes(model):
+    return {name: tuple(p.shape) for name, p in model.named_parameters()}
+
+
+def load_weights(model, weights):
+    """Copy ``weights`` into the model's parameters by name (buffers such as the masks stay)."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [name for name in missing if name in dict(model.named_parameters())]
+    if missing or unexpected:
+        raise AssertionError(f"the model's state_dict names differ from the documented ones: missing {missing}, "
+                             f"unexpected {list(unexpected)}")
