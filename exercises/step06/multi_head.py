@@ -78,6 +78,7 @@ class MultiHeadAttention(nn.Module):
         raise NotImplementedError("not implemented yet")
 
     def check_input(self, x: torch.Tensor) -> None:
+        """Raise ValueError unless x is (B, T, n_embd) with T <= block_size."""
         if x.dim() != 3 or x.shape[-1] != self.n_embd:
             raise ValueError(f"x must have shape (B, T, {self.n_embd}), got {tuple(x.shape)}")
         if x.shape[1] > self.block_size:

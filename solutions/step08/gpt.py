@@ -39,6 +39,8 @@ from ..step07.block import Block, LayerNorm
 
 @dataclasses.dataclass
 class GPTConfig:
+    """The sizes of a GPT. Invalid sizes raise ValueError as soon as the config is made."""
+
     vocab_size: int
     block_size: int  # the longest context the model reads
     n_layer: int = 2
