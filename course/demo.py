@@ -173,12 +173,75 @@ def demo_attention(text: str) -> None:
         print(f"  {char!r:>5} {cells}  {att[t].sum().item():.2f}")
 
 
+def demo_multi_head(text: str) -> None:
+    section("step06: multi-head attention, shape by shape")
+    multi_head = load("step06", "multi_head")
+    torch.manual_seed(0)
+    layer = multi_head.MultiHeadAttention(32, 4, 8)
+    x = torch.randn(2, 8, 32)
+    q = layer.split_heads(layer.query(x))
+    scores = q @ layer.split_heads(layer.key(x)).transpose(-2, -1)
+    heads = torch.softmax(scores, dim=-1) @ layer.split_heads(layer.value(x))
+    merged = layer.merge_heads(heads)
+    for label, tensor in [("x", x), ("query(x)", layer.query(x)), ("split_heads(query(x))", q),
+                          ("scores q @ k^T", scores), ("weights @ v", heads), ("merge_heads", merged),
+                          ("out_proj(...)", layer(x))]:
+        print(f"  {label:<24} {tuple(tensor.shape)}")
+    print(f"  (B, T, C) -> (B, n_head, T, head_size) -> back; loop and batched agree to "
+          f"{(layer(x) - layer.forward_loop(x)).abs().max().item():.1e}")
+    for n_head in (4, 1):
+        layer = multi_head.MultiHeadAttention(32, n_head, 8)
+        count = sum(p.numel() for p in layer.parameters())
+        print(f"  {n_head} head(s): output {tuple(layer(x).shape)}, {count} parameters, "
+              f"last_attention {tuple(layer.last_attention.shape)}")
+
+
+def demo_block(text: str) -> None:
+    section("step07: residuals keep deep stacks trainable")
+    block = load("step07", "block")
+    print("gradient norm at the first block's query weight, at initialisation (C=32, 4 heads, T=16):")
+    for depth in (2, 8):
+        norms = {}
+        for residual in (True, False):
+            torch.manual_seed(0)
+            stack = torch.nn.Sequential(*[block.Block(32, 4, 16, residual=residual) for _ in range(depth)])
+            x = torch.randn(4, 16, 32)
+            out = stack(x)
+            ((out - torch.randn(out.shape, generator=torch.Generator().manual_seed(1))) ** 2).mean().backward()
+            norms[residual] = stack[0].attn.query.weight.grad.norm().item()
+        print(f"  {depth} blocks: with residuals {norms[True]:.2e}, without {norms[False]:.2e} "
+              f"({norms[True] / norms[False]:.0f}x smaller without)")
+
+
+def demo_gpt(text: str) -> None:
+    section("step08: the full GPT, 2 vs 4 layers on Shakespeare")
+    gpt, bigram = load("step08", "gpt"), load("step00", "bigram")
+    tokenizer, ids = encode_characters(text)
+    models = {}
+    for n_layer in (2, 4):
+        config = gpt.GPTConfig(vocab_size=tokenizer.vocab_size, block_size=32, n_layer=n_layer, n_head=4, n_embd=64)
+        torch.manual_seed(0)
+        model = gpt.GPT(config)
+        start = time.perf_counter()
+        losses = bigram.train(model, ids, steps=400, batch_size=16, block_size=32, lr=3e-3, seed=0)
+        seconds = (time.perf_counter() - start) / 400
+        print(f"  {n_layer} layers: {gpt.gpt_parameter_count(config)} parameters, {seconds * 1000:.0f} ms per step, "
+              f"loss {losses[0]:.3f} -> {sum(losses[-20:]) / 20:.3f} in 400 steps")
+        models[n_layer] = model
+    model = models[4].eval()
+    prompt = torch.tensor([tokenizer.encode("ROMEO:")])
+    sample = model.generate(prompt, 150, generator=torch.Generator().manual_seed(0))
+    print("sample from the 4-layer model (400 steps of training; step 09 trains for real):")
+    print(tokenizer.decode(sample[0].tolist()))
+
+
 def main() -> int:
     torch.manual_seed(0)
     print(f"Build a GPT from scratch: demo, using {implementation()}/")
     demo_status()
     text = shakespeare()
-    for part in (demo_bigram, demo_bpe, demo_dataset, demo_embeddings, demo_mlp, demo_attention):
+    for part in (demo_bigram, demo_bpe, demo_dataset, demo_embeddings, demo_mlp, demo_attention,
+                 demo_multi_head, demo_block, demo_gpt):
         try:
             part(text)
         except NotImplementedError:

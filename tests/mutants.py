@@ -421,4 +421,55 @@ MUTANTS = [
     Mutant("step06", "divisibility_not_checked", "multi_head.py",
            "    if n_embd % n_head != 0:\n        raise", "    if False:\n        raise",
            "n_embd % n_head != 0"),
+    # ---- step07: the transformer block ------------------------------------------------------
+    Mutant("step07", "post_norm", "block.py",
+           "        attended = self.dropout(self.attn(self.ln_1(x)))  # (B, T, C)\n"
+           "        x = x + attended if self.residual else attended\n"
+           "        thought = self.mlp(self.ln_2(x))  # (B, T, C)\n"
+           "        return x + thought if self.residual else thought\n",
+           "        attended = self.dropout(self.attn(x))\n"
+           "        x = self.ln_1(x + attended if self.residual else attended)\n"
+           "        thought = self.mlp(x)\n"
+           "        return self.ln_2(x + thought if self.residual else thought)\n",
+           "post-norm"),
+    Mutant("step07", "attention_residual_dropped", "block.py",
+           "x = x + attended if self.residual else attended", "x = attended",
+           "attention branch is not added to x"),
+    Mutant("step07", "norm_on_the_residual_pathway", "block.py",
+           "        attended = self.dropout(self.attn(self.ln_1(x)))  # (B, T, C)\n",
+           "        x = self.ln_1(x)\n        attended = self.dropout(self.attn(x))  # (B, T, C)\n",
+           "applied to the residual pathway"),
+    Mutant("step07", "ln_1_used_twice", "block.py",
+           "thought = self.mlp(self.ln_2(x))", "thought = self.mlp(self.ln_1(x))",
+           "ln_1 is used for both sub-layers"),
+    Mutant("step07", "residual_switch_ignored", "block.py",
+           "x = x + attended if self.residual else attended", "x = x + attended",
+           "residual=False still adds x",
+           more=(("return x + thought if self.residual else thought", "return x + thought"),)),
+    Mutant("step07", "unbiased_variance", "block.py",
+           "var = x.var(dim=-1, keepdim=True, unbiased=False)", "var = x.var(dim=-1, keepdim=True)",
+           "divides by n - 1"),
+    Mutant("step07", "eps_outside_the_square_root", "block.py",
+           "out = (x - mean) / torch.sqrt(var + self.eps)", "out = (x - mean) / (torch.sqrt(var) + self.eps)",
+           "inside the square root"),
+    Mutant("step07", "layernorm_weight_not_applied", "block.py",
+           "        out = out * self.weight\n", "",
+           "weight is not applied"),
+    Mutant("step07", "rmsnorm_subtracts_the_mean", "block.py",
+           "        mean_square = (x * x).mean(dim=-1, keepdim=True)  # (..., 1)\n",
+           "        x = x - x.mean(dim=-1, keepdim=True)\n"
+           "        mean_square = (x * x).mean(dim=-1, keepdim=True)  # (..., 1)\n",
+           "the mean is subtracted"),
+    Mutant("step07", "mlp_without_the_4x_expansion", "block.py",
+           "        self.fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)\n"
+           "        self.proj = nn.Linear(4 * n_embd, n_embd, bias=bias)\n",
+           "        self.fc = nn.Linear(n_embd, n_embd, bias=bias)\n"
+           "        self.proj = nn.Linear(n_embd, n_embd, bias=bias)\n",
+           "the 4x expansion"),
+    Mutant("step07", "relu_where_gelu_was_asked", "block.py",
+           "h = F.gelu(h) if self.activation == \"gelu\" else F.relu(h)", "h = F.relu(h)",
+           "ReLU where GELU was asked"),
+    Mutant("step07", "mlp_dropout_missing", "block.py",
+           "return self.dropout(self.proj(h))  # (..., C)", "return self.proj(h)  # (..., C)",
+           "nn.Dropout(dropout) on proj's output"),
 ]

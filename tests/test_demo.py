@@ -20,4 +20,7 @@ def test_demo_runs_every_part():
     assert "are neighbours, their vectors are not" in output and "sinusoidal position table" in output
     assert "depth 2:" in output and "depth 4:" in output and "the floor for any model" in output
     assert "att[0] after training" in output and "  1.00" in output
+    assert "split_heads(query(x))    (2, 4, 8, 8)" in output and "1 head(s): output (2, 8, 32)" in output
+    assert "8 blocks: with residuals" in output
+    assert "2 layers:" in output and "4 layers:" in output and "sample from the 4-layer model" in output
     assert "not implemented yet" not in output

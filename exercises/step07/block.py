@@ -1,0 +1,159 @@
+"""Step 07: the transformer block, attention and an MLP on a residual pathway.
+
+A GPT is one block repeated n_layer times. Each block does two things: attention lets
+the positions exchange information (step 06), then an MLP thinks about what each position
+now holds (step 04's feed-forward network, 4x wider inside). Two more ingredients make a
+stack of such blocks trainable at all:
+
+* **Residual connections.** A block does not replace x, it *adds* to it:
+  ``x = x + attn(...)``, ``x = x + mlp(...)``. The running vector x is a pathway that
+  goes from the embedding straight to the head; each block reads from it and writes a
+  correction back. At initialisation the corrections are small, so a deep stack starts
+  close to the identity, and the gradient reaches the first layer through the ``x +``
+  untouched. Remove the residuals and every layer must pass the whole signal through
+  its own weights: in a deep stack at initialisation the signal is mixed beyond
+  recognition and the first layers' gradients shrink by orders of magnitude.
+* **Normalisation.** LayerNorm rescales each position's vector to mean 0 and variance 1
+  (then applies a learned scale and shift), so no layer sees inputs whose size drifts as
+  training goes on. GPT-2 and later put it *before* each sub-layer (pre-norm):
+  ``x + attn(ln_1(x))``. The residual pathway itself is never normalised, which keeps the
+  clean path from the embedding to the head. The original Transformer normalised after
+  the addition (post-norm, ``ln(x + attn(x))``), which is harder to train when deep.
+  RMSNorm, used by Llama, skips the mean: it only divides by the root mean square.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..step06.multi_head import MultiHeadAttention
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm over the last dimension, written by hand."""
+
+    def __init__(self, ndim: int, eps: float = 1e-5, bias: bool = True):
+        """A learned scale ``weight`` (ones) and, when ``bias``, a learned shift ``bias``
+        (zeros), both of shape (ndim,). With ``bias=False`` set ``self.bias = None``."""
+        super().__init__()
+        if ndim < 1 or eps < 0:
+            raise ValueError(f"ndim must be positive and eps non-negative, got ndim={ndim}, eps={eps}")
+        self.ndim, self.eps = ndim, eps
+        raise NotImplementedError("not implemented yet")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise every vector along the last dim, then scale and shift.
+
+        ``(x - mean) / sqrt(var + eps) * weight + bias``, where mean and var are taken over
+        the last dim and var is the *biased* variance (divide by ndim, not ndim - 1), as
+        ``nn.LayerNorm`` does. Do not call ``F.layer_norm`` or ``nn.LayerNorm``.
+
+        Args:
+            x: float tensor (..., ndim).
+
+        Returns:
+            float tensor of the same shape.
+        """
+        if x.shape[-1] != self.ndim:
+            raise ValueError(f"the last dim of x must be {self.ndim}, got shape {tuple(x.shape)}")
+        raise NotImplementedError("not implemented yet")
+
+
+class RMSNorm(nn.Module):
+    """RMSNorm over the last dimension: LayerNorm without the mean and the shift."""
+
+    def __init__(self, ndim: int, eps: float = 1e-6):
+        """A learned scale ``weight`` of shape (ndim,), starting at ones. No bias."""
+        super().__init__()
+        if ndim < 1 or eps < 0:
+            raise ValueError(f"ndim must be positive and eps non-negative, got ndim={ndim}, eps={eps}")
+        self.ndim, self.eps = ndim, eps
+        raise NotImplementedError("not implemented yet")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x / sqrt(mean(x ** 2) + eps) * weight``, the mean taken over the last dim.
+
+        No mean is subtracted and there is no shift. Do not call ``nn.RMSNorm`` or
+        ``F.rms_norm``.
+
+        Args:
+            x: float tensor (..., ndim).
+
+        Returns:
+            float tensor of the same shape.
+        """
+        if x.shape[-1] != self.ndim:
+            raise ValueError(f"the last dim of x must be {self.ndim}, got shape {tuple(x.shape)}")
+        raise NotImplementedError("not implemented yet")
+
+
+ACTIVATIONS = ("gelu", "relu")
+
+
+class MLP(nn.Module):
+    """The feed-forward half of a block: widen to 4 * n_embd, activation, back to n_embd."""
+
+    def __init__(self, n_embd: int, activation: str = "gelu", bias: bool = True, dropout: float = 0.0):
+        """``fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)``, the activation (``"gelu"``:
+        the exact GELU of ``F.gelu``; ``"relu"``), ``proj = nn.Linear(4 * n_embd, n_embd,
+        bias=bias)``, then ``nn.Dropout(dropout)``.
+
+        Raises:
+            ValueError: for an activation other than "gelu" or "relu".
+        """
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
+        raise NotImplementedError("not implemented yet")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., n_embd) -> (..., n_embd): proj(activation(fc(x))), then dropout."""
+        raise NotImplementedError("not implemented yet")
+
+
+NORMS = ("layernorm", "rmsnorm")
+
+
+class Block(nn.Module):
+    """One pre-norm transformer block: x + attn(ln_1(x)), then x + mlp(ln_2(x))."""
+
+    def __init__(self, n_embd: int, n_head: int, block_size: int, dropout: float = 0.0, bias: bool = True,
+                 norm: str = "layernorm", activation: str = "gelu", residual: bool = True):
+        """Four parts with weights, under these names (step 08 loads weights by them), and a
+        dropout:
+
+        * ``ln_1``, ``ln_2``: your ``LayerNorm(n_embd, bias=bias)``, or your
+          ``RMSNorm(n_embd)`` when ``norm == "rmsnorm"``;
+        * ``attn``: your step 06 ``MultiHeadAttention(n_embd, n_head, block_size, bias=bias)``
+          (causal);
+        * ``mlp``: ``MLP(n_embd, activation, bias, dropout)``;
+        * ``dropout``: ``nn.Dropout(dropout)``, applied to the attention's output before it
+          is added to x.
+
+        ``residual=False`` is the experiment switch: the block then computes
+        ``x = attn(ln_1(x))`` and ``x = mlp(ln_2(x))``, with no ``x +``.
+
+        Raises:
+            ValueError: for a norm other than "layernorm" or "rmsnorm".
+        """
+        super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+        self.n_embd, self.residual = n_embd, residual
+        raise NotImplementedError("not implemented yet")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Pre-norm: normalise the input of each sub-layer, never the residual pathway.
+
+        Args:
+            x: float tensor (B, T, n_embd), T <= block_size.
+
+        Returns:
+            float tensor (B, T, n_embd).
+        """
+        if x.dim() != 3 or x.shape[-1] != self.n_embd:
+            raise ValueError(f"x must have shape (B, T, {self.n_embd}), got {tuple(x.shape)}")
+        raise NotImplementedError("not implemented yet")
