@@ -110,3 +110,51 @@ def torch_functions_of(function, *args) -> list[str]:
     with Recorder() as recorder:
         function(*args)
     return sorted(recorder.names)
+
+
+def named_parameter_shapes(module) -> dict[str, tuple[int, ...]]:
+    """The shapes of ``module``'s parameters by name ("blocks.0.attn.query.weight": (C, C), ...)."""
+    return {name: tuple(p.shape) for name, p in module.named_parameters()}
+
+
+def parameters_by_name(module) -> dict[str, torch.Tensor]:
+    """A detached copy of ``module``'s parameters by name, for recomputing its output in the test."""
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def load_parameters(module, weights: dict[str, torch.Tensor]) -> None:
+    """Copy ``weights`` into ``module``'s parameters by their documented names.
+
+    Buffers (a causal mask) are left as the module built them. A name the module does not
+    have, or a parameter the weights do not cover, is an error that lists both.
+    """
+    missing, unexpected = module.load_state_dict(weights, strict=False)
+    parameters = dict(module.named_parameters())
+    missing = [name for name in missing if name in parameters]
+    if missing or unexpected:
+        raise AssertionError(f"the parameter names differ from the documented ones: missing {missing}, "
+                             f"unexpected {list(unexpected)}")
+
+
+def count_calls(code, function, *args) -> int:
+    """How many times running ``function(*args)`` enters the function whose code object is ``code``.
+
+    Counting by code object finds the function under any name a student calls it by (an
+    alias, a method, an import under another name).
+    """
+    import sys
+
+    calls = 0
+
+    def profile(frame, event, arg):
+        nonlocal calls
+        if event == "call" and frame.f_code is code:
+            calls += 1
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        function(*args)
+    finally:
+        sys.setprofile(previous)
+    return calls

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import buffer_shapes, operations_of, parameter_shapes, torch_functions_of
+from grader.probes import buffer_shapes, count_calls, operations_of, parameter_shapes, torch_functions_of
 
 B, H, T, D_K, D_V = 2, 3, 6, 8, 5  # d_k != d_v, so scaling by the wrong size shows
 N_EMBD, HEAD, BLOCK = 12, 4, 8
@@ -280,24 +280,7 @@ def last_attention_requires_grad(head):
 
 
 def calls_to_your_attention(head, x):
-    """How often ``head(x)`` runs the scaled_dot_product_attention of your attention.py.
-
-    Calls are counted by the function's code, so any name you call it by (an alias, a
-    staticmethod) counts.
-    """
+    """How often ``head(x)`` runs the scaled_dot_product_attention of your attention.py (by any name)."""
     import sys
 
-    code = sys.modules[type(head).__module__].scaled_dot_product_attention.__code__
-    calls = []
-
-    def profile(frame, event, arg):
-        if event == "call" and frame.f_code is code:
-            calls.append(1)
-
-    previous = sys.getprofile()
-    sys.setprofile(profile)
-    try:
-        head(x)
-    finally:
-        sys.setprofile(previous)
-    return len(calls)
+    return count_calls(sys.modules[type(head).__module__].scaled_dot_product_attention.__code__, head, x)

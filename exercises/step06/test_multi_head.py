@@ -20,7 +20,8 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import buffer_shapes, operation_counts, parameter_shapes, torch_functions_of
+from grader.probes import (buffer_shapes, count_calls, operation_counts, parameter_shapes,
+                           parameters_by_name, torch_functions_of)
 
 B, T, C, N_HEAD, BLOCK = 2, 6, 12, 3, 8  # head_size 4; C is not a square, so sqrt(C) != a whole head size
 STEP05_ATTENTION = "step05/test_attention.py::test_attention_with_a_mask"
@@ -142,7 +143,7 @@ def test_split_and_merge_heads(student, generator):
 def test_loop_follows_the_definition(student, generator):
     module = build(student)
     x = torch.randn(B, T, C, generator=generator)
-    weights = student.probe(state_of, module)
+    weights = student.probe(parameters_by_name, module)
     expect_close(module.forward_loop(x), multi_head_variant(x, weights, N_HEAD), name="forward_loop(x)",
                  mistakes=multi_head_mistakes(x, weights, N_HEAD))
 
@@ -166,7 +167,7 @@ def test_batched_matches_the_definition(student, generator):
     for n_head in (N_HEAD, 1):
         module = build(student, n_head=n_head)
         x = torch.randn(B, T, C, generator=generator)
-        weights = student.probe(state_of, module)
+        weights = student.probe(parameters_by_name, module)
         expect_close(module(x), multi_head_variant(x, weights, n_head), name=f"forward(x) with n_head={n_head}",
                      mistakes=multi_head_mistakes(x, weights, n_head))
 
@@ -225,7 +226,7 @@ def test_no_information_flows_from_the_future(student, generator):
 def test_without_the_mask_the_future_is_seen(student, generator):
     module = build(student, causal=False)
     x = torch.randn(B, T, C, generator=generator)
-    weights = student.probe(state_of, module)
+    weights = student.probe(parameters_by_name, module)
     expected = multi_head_variant(x, weights, N_HEAD, causal=False)
     mistakes = {"causal=False still masks the future: only apply the mask when self.causal":
                 multi_head_variant(x, weights, N_HEAD, causal=True)}
@@ -246,7 +247,7 @@ def test_last_attention_per_head(student, generator):
     assert not student.probe(last_attention_requires_grad, module), "store the weights detached (weights.detach())"
     expect_close(att.sum(dim=-1), torch.ones(B, N_HEAD, 5), name="the row sums of last_attention")
     expect_close(att.triu(1), torch.zeros(B, N_HEAD, 5, 5), name="last_attention above the diagonal", atol=0)
-    weights = student.probe(state_of, module)
+    weights = student.probe(parameters_by_name, module)
     q, k = (slices_of_heads(F.linear(x, weights[f"{n}.weight"], weights[f"{n}.bias"]), N_HEAD) for n in ("query", "key"))
     expected = F.softmax((q @ k.transpose(-2, -1) / math.sqrt(C // N_HEAD)).masked_fill(
         ~torch.ones(5, 5).tril().bool(), float("-inf")), dim=-1)
@@ -289,17 +290,6 @@ def projection_shapes(module):
     return shapes
 
 
-def state_of(module):
-    """The projections' weights and biases, by name ("query.weight", ...), detached."""
-    state = {}
-    for name in PROJECTIONS:
-        layer = getattr(module, name)
-        state[f"{name}.weight"] = layer.weight.detach().clone()
-        if layer.bias is not None:
-            state[f"{name}.bias"] = layer.bias.detach().clone()
-    return state
-
-
 def last_attention_requires_grad(module):
     return bool(module.last_attention.requires_grad)
 
@@ -313,20 +303,7 @@ def heavy_operations(function, x):
 def calls_to_step05_attention(function, x):
     """How often ``function(x)`` runs your step 05 scaled_dot_product_attention (by any name)."""
     import importlib
-    import sys
 
     root = type(function.__self__).__module__.split(".")[0]
     code = importlib.import_module(f"{root}.step05.attention").scaled_dot_product_attention.__code__
-    calls = []
-
-    def profile(frame, event, arg):
-        if event == "call" and frame.f_code is code:
-            calls.append(1)
-
-    previous = sys.getprofile()
-    sys.setprofile(profile)
-    try:
-        function(x)
-    finally:
-        sys.setprofile(previous)
-    return len(calls)
+    return count_calls(code, function, x)

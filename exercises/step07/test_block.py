@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import parameter_shapes, student_class, torch_functions_of
+from grader.probes import (load_parameters, named_parameter_shapes, parameter_shapes, parameters_by_name,
+                           student_class, torch_functions_of)
 
 B, T, C, N_HEAD, BLOCK = 2, 6, 12, 3, 8  # head_size 4, MLP width 48; T < BLOCK, so the mask must be cut
 DEEP_C, DEEP_HEADS, DEEP_T, DEPTH = 32, 4, 16, 16  # the residual experiment
@@ -236,7 +237,7 @@ def seeded_weights(shapes: dict, generator) -> dict:
 def loaded_block(student, generator, bias=True, norm="layernorm", **options):
     block = student.block.Block(C, N_HEAD, BLOCK, bias=bias, norm=norm, **options)
     weights = seeded_weights(block_shapes(bias=bias, norm=norm), generator)
-    student.probe(load_weights, block, weights)
+    student.probe(load_parameters, block, weights)
     return block, weights
 
 
@@ -362,7 +363,7 @@ def test_mlp_widens_to_four_times_n_embd(student):
 def test_mlp_matches_its_definition(student, generator):
     for activation, bias in [("gelu", True), ("relu", True), ("gelu", False)]:
         mlp = student.block.MLP(C, activation, bias)
-        w = student.probe(state_of, mlp)
+        w = student.probe(parameters_by_name, mlp)
         for x in (2 * torch.randn(B, T, C, generator=generator), 2 * torch.randn(5, C, generator=generator)):
             out = mlp(x)
             if activation == "gelu" and close(out, mlp_variant(x, w, approximate="tanh")):
@@ -372,7 +373,7 @@ def test_mlp_matches_its_definition(student, generator):
     with hint("the default activation is 'gelu'"):
         mlp = student.block.MLP(C)
         x = torch.randn(B, T, C, generator=generator)
-        w = student.probe(state_of, mlp)
+        w = student.probe(parameters_by_name, mlp)
         out = mlp(x)
         assert close(out, mlp_variant(x, w)) or close(out, mlp_variant(x, w, approximate="tanh")), \
             "MLP(n_embd) does not compute proj(gelu(fc(x)))"
@@ -475,7 +476,7 @@ def test_block_dropout_on_the_attention_branch(student, generator):
     weights = seeded_weights(block_shapes(), generator)
     weights["mlp.proj.weight"].zero_()  # the MLP adds exactly 0: what changes x is the attention branch alone
     weights["mlp.proj.bias"].zero_()
-    student.probe(load_weights, block, weights)
+    student.probe(load_parameters, block, weights)
     x = torch.randn(B, T, C, generator=generator)
     branch = attention(normalise(x, weights, "ln_1", "layernorm"), weights, N_HEAD)
     added = block(x) - x  # train mode: dropout(attn(ln_1(x)))
@@ -571,22 +572,10 @@ def linear_shapes(module, names):
     return shapes
 
 
-def state_of(module):
-    """The module's parameters by name ("fc.weight", ...), detached."""
-    return {name: p.detach().clone() for name, p in module.named_parameters()}
 
 
-def named_parameter_shapes(module):
-    return {name: tuple(p.shape) for name, p in module.named_parameters()}
 
 
-def load_weights(module, weights):
-    """Copy ``weights`` into the module's parameters by name (buffers such as the mask stay)."""
-    missing, unexpected = module.load_state_dict(weights, strict=False)
-    missing = [name for name in missing if name in dict(module.named_parameters())]
-    if missing or unexpected:
-        raise AssertionError(f"the block's parameter names differ from the documented ones: missing {missing}, "
-                             f"unexpected {list(unexpected)}")
 
 
 def part_classes(block):

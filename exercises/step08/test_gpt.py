@@ -23,7 +23,8 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import adam_steps, parameter_shapes, submodules_of_class
+from grader.probes import (adam_steps, load_parameters, named_parameter_shapes, parameter_shapes,
+                           submodules_of_class)
 
 V, BLOCK, N_LAYER, N_HEAD, C = 11, 8, 2, 4, 16
 SNAPSHOT = Path(__file__).with_name("snapshots") / "gpt_logits.json"
@@ -106,7 +107,7 @@ def loaded_model(student, generator, **changes):
     model = student.gpt.GPT(config(student, **changes))
     settings = {"n_layer": N_LAYER, "bias": True, **{k: v for k, v in changes.items() if k in ("n_layer", "bias")}}
     weights = seeded_weights(documented_shapes(n_layer=settings["n_layer"], bias=settings["bias"]), generator)
-    student.probe(load_weights, model, weights)
+    student.probe(load_parameters, model, weights)
     model.eval()
     return model, weights
 
@@ -150,7 +151,7 @@ def test_logits_match_the_reference_on_the_same_weights(student, grading_seed, s
     else:
         expected = torch.tensor(json.loads(SNAPSHOT.read_text())["logits"])
     model = student.gpt.GPT(student.gpt.GPTConfig(**settings))
-    student.probe(load_weights, model, weights)
+    student.probe(load_parameters, model, weights)
     model.eval()  # dropout is 0.1 here: eval mode must switch it off
     logits, loss = model(idx)
     assert loss is None, "without targets, forward returns (logits, None)"
@@ -174,10 +175,10 @@ def test_final_norm_feeds_the_head(student, generator):
     model, weights = loaded_model(student, generator)
     idx = torch.randint(0, V, (2, BLOCK), generator=generator)
     weights["ln_f.bias"] = torch.zeros(C)
-    student.probe(load_weights, model, weights)
+    student.probe(load_parameters, model, weights)
     once, _ = model(idx)
     weights["ln_f.weight"] = 2 * weights["ln_f.weight"]
-    student.probe(load_weights, model, weights)
+    student.probe(load_parameters, model, weights)
     twice, _ = model(idx)
     expect_close(twice, 2 * once, name="the logits after doubling ln_f.weight", atol=1e-4, mistakes={
         "ln_f is not applied: the head must read ln_f(x), the normalised output of the last block": once,
@@ -189,7 +190,7 @@ def test_final_norm_feeds_the_head(student, generator):
 def test_head_is_tied_to_the_token_embedding(student, generator):
     model, weights = loaded_model(student, generator)
     weights["token_embedding.weight"][V - 1] = 0
-    student.probe(load_weights, model, weights)
+    student.probe(load_parameters, model, weights)
     logits, _ = model(torch.randint(0, V - 1, (2, BLOCK), generator=generator))  # token V - 1 is never an input
     expect_close(logits[..., V - 1], torch.zeros(2, BLOCK), name=f"the logits of token {V - 1}", atol=1e-6)
 
@@ -311,18 +312,3 @@ def test_dropout_only_in_training(student, generator):
     model.train()
     first, second = model(idx)[0], model(idx)[0]
     assert float((first - second).abs().max()) > 1e-3, "with dropout=0.5 in train mode, two forward passes should differ"
-
-
-# --- probes: trusted helpers that run next to your code ------------------------------
-
-def named_parameter_shapes(model):
-    return {name: tuple(p.shape) for name, p in model.named_parameters()}
-
-
-def load_weights(model, weights):
-    """Copy ``weights`` into the model's parameters by name (buffers such as the masks stay)."""
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [name for name in missing if name in dict(model.named_parameters())]
-    if missing or unexpected:
-        raise AssertionError(f"the model's state_dict names differ from the documented ones: missing {missing}, "
-                             f"unexpected {list(unexpected)}")
