@@ -86,6 +86,26 @@ CORRECT_VARIANTS = {
     "position_table_with_a_batch_dim": ("step03", "positional.py",
                                         "x = x + self.position_table[: idx.shape[1]]",
                                         "x = x + self.position_table.unsqueeze(0)[:, : idx.shape[1]]"),
+    "batched_heads_through_step05_attention": (
+        "step06", "multi_head.py",
+        "scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_size)  # (B, nh, T, T): all heads in one matmul\n"
+        "        if self.causal:\n"
+        "            scores = scores.masked_fill(~self.mask[:T, :T], float(\"-inf\"))\n"
+        "        weights = F.softmax(scores, dim=-1)  # (B, nh, T, T)\n"
+        "        self.last_attention = weights.detach()\n"
+        "        return self.out_proj(self.merge_heads(weights @ v))",
+        "out, weights = scaled_dot_product_attention(q, k, v, self.mask[:T, :T] if self.causal else None)\n"
+        "        self.last_attention = weights.detach()\n"
+        "        return self.out_proj(self.merge_heads(out))"),
+    "tanh_gelu": ("step07", "block.py", "h = F.gelu(h) if", "h = F.gelu(h, approximate=\"tanh\") if"),
+    "variance_by_hand": ("step07", "block.py", "var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)",
+                         "var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)"),
+    "blocks_in_a_sequential": ("step08", "gpt.py",
+                               "self.blocks = nn.ModuleList(\n            Block(C, config.n_head, config.block_size, "
+                               "config.dropout, config.bias) for _ in range(config.n_layer))",
+                               "self.blocks = nn.Sequential(*[Block(C, config.n_head, config.block_size, "
+                               "config.dropout, config.bias)\n                                      "
+                               "for _ in range(config.n_layer)])"),
 }
 
 
