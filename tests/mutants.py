@@ -379,7 +379,7 @@ MUTANTS = [
            "crop the context"),
     Mutant("step08", "generate_from_first_position", "gpt.py",
            "probs = F.softmax(logits[:, -1, :], dim=-1)  # (B, V)", "probs = F.softmax(logits[:, 0, :], dim=-1)",
-           "LAST position"),
+           "logits of the FIRST position"),
     Mutant("step08", "count_tied_head_twice", "gpt.py",
            "return V * C + T * C + L * block + norm  # the head is the token table: counted once",
            "return 2 * V * C + T * C + L * block + norm",

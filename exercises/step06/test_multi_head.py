@@ -68,6 +68,8 @@ def multi_head_mistakes(x, weights, n_head, causal=True):
         "the scores are scaled by sqrt(n_embd): each head's dot products have head_size terms, scale by "
         "sqrt(head_size)": variant(scale=1 / math.sqrt(x.shape[-1])),
         "the scores are not scaled: divide by sqrt(head_size)": variant(scale=1.0),
+        "the scores are divided by head_size (or scaled twice: q / sqrt(head_size) passed into an attention that "
+        "scales again): divide by sqrt(head_size) once": variant(scale=1 / (x.shape[-1] // n_head)),
         "W_O is missing: apply out_proj to the concatenated heads": variant(project=False),
         "the heads are concatenated in the wrong order: head 0 first, head n_head - 1 last":
             variant(head_order=list(range(n_head))[::-1]),
@@ -90,6 +92,8 @@ def test_heads_must_divide_n_embd(student):
     for n_embd, n_head in [(12, 3), (12, 12), (32, 4), (5, 1)]:
         size = student.multi_head.check_heads(n_embd, n_head)
         assert size == n_embd // n_head, f"check_heads({n_embd}, {n_head}) should be {n_embd // n_head}, got {size}"
+        with hint("head_size is an int: use n_embd // n_head (n_embd / n_head is a float, and shapes need ints)"):
+            assert isinstance(size, int), f"check_heads({n_embd}, {n_head}) returned {size!r}, a {type(size).__name__}"
     for n_embd, n_head in [(10, 4), (32, 5), (7, 2)]:
         with pytest.raises(ValueError) as raised:
             student.multi_head.check_heads(n_embd, n_head)
@@ -115,8 +119,10 @@ def test_four_projections_and_a_mask(student):
         with hint("the module's only parameters are the four projections (one (n_embd, n_embd) matrix each, not one "
                   "per head)"):
             assert len(student.probe(parameter_shapes, module)) == (8 if bias else 4)
-        with hint("register the causal mask with self.register_buffer('mask', causal_mask(block_size))"):
-            assert (BLOCK, BLOCK) in student.probe(buffer_shapes, module)
+        with hint("register the causal mask with self.register_buffer('mask', causal_mask(block_size)): a buffer "
+                  "of block_size x block_size (a (1, 1, block_size, block_size) view is fine), not a parameter"):
+            buffers = student.probe(buffer_shapes, module)
+            assert [shape for shape in buffers if [n for n in shape if n != 1] == [BLOCK, BLOCK]], buffers
 
 
 @points(2, hint="split_heads: x.view(B, T, n_head, head_size).transpose(1, 2), so that out[:, h, t] is the slice "
@@ -181,6 +187,10 @@ def test_batched_has_no_loop_over_heads(student, generator):
         counts[n_head] = student.probe(heavy_operations, build(student, n_head=n_head).forward, x)
     assert counts[1] == counts[2] == counts[4], \
         f"matrix products and softmaxes run by forward, by n_head: {counts}; they must not grow with n_head"
+    # Any per-head loop, with or without matrix products, runs more operators for more heads.
+    totals = {n_head: student.probe(operator_total, build(student, n_head=n_head).forward, x) for n_head in (2, 3, 6)}
+    assert totals[2] == totals[3] == totals[6], \
+        f"forward runs {totals} torch operators for n_head = 2, 3, 6: the work must not grow with the heads"
     called = student.probe(torch_functions_of, build(student).forward, x)
     assert not [name for name in called if "scaled_dot_product" in name or "multi_head" in name], called
 
@@ -207,7 +217,7 @@ def test_one_head_keeps_the_shape(student, generator):
 
 @points(3, hint="causal: position t must not see positions after t in ANY head; mask the scores with "
                 "self.mask[:T, :T] before the softmax",
-        builds_on={"step05 causal_mask": STEP05_MASK})
+        builds_on={"step05 causal_mask": STEP05_MASK, "MultiHeadAttention.split_heads": "test_split_and_merge_heads"})
 def test_no_information_flows_from_the_future(student, generator):
     module = build(student)
     x = torch.randn(1, BLOCK, C, generator=generator)
@@ -222,7 +232,9 @@ def test_no_information_flows_from_the_future(student, generator):
 
 
 @points(1, hint="causal=False is attention without the mask (an encoder's attention): every position sees the "
-                "whole sequence")
+                "whole sequence",
+        builds_on={"MultiHeadAttention.forward": "test_batched_matches_the_definition",
+                   "MultiHeadAttention.forward_loop": "test_loop_follows_the_definition"})
 def test_without_the_mask_the_future_is_seen(student, generator):
     module = build(student, causal=False)
     x = torch.randn(B, T, C, generator=generator)
@@ -298,6 +310,11 @@ def heavy_operations(function, x):
     """The matrix products and softmaxes ``function(x)`` runs, by operator name and count."""
     counts = operation_counts(function, x)
     return {name: n for name, n in sorted(counts.items()) if "mm" in name or "softmax" in name}
+
+
+def operator_total(function, x):
+    """How many torch operators ``function(x)`` runs in all."""
+    return sum(operation_counts(function, x).values())
 
 
 def calls_to_step05_attention(function, x):
