@@ -18,13 +18,13 @@ test: setup
 
 # Your points on every step.
 status: setup
-	$(PY) -m grader.cli status
+	$(PY) -m course.cli status
 
 stubs: setup
-	$(PY) -m grader.cli stubs
+	$(PY) -m course.cli stubs
 
 release: setup
-	$(PY) -m grader.cli release --out release
+	$(PY) -m course.cli release --out release
 
 bench: setup
 	$(PY) bench/bpe.py --write-readme

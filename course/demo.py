@@ -34,7 +34,7 @@ def section(title: str) -> None:
 
 
 def demo_status() -> None:
-    from grader.cli import format_status, run_all_suites
+    from grader.status import format_status, run_all_suites
 
     section("your points (course status)")
     scores, _ = run_all_suites([])

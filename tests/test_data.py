@@ -70,7 +70,7 @@ def test_cl100k_table_is_found_offline():
 
 
 def test_command_line_errors_are_one_line():
-    result = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(REPO)],
+    result = subprocess.run([sys.executable, "-m", "course.cli", "release", "--out", str(REPO)],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

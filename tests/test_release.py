@@ -5,14 +5,14 @@ import sys
 
 import pytest
 
-from grader.cli import leaked_solution_code
+from grader.release import leaked_solution_code
 from helpers import REPO, run_suite
 
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
     out = tmp_path_factory.mktemp("release") / "course"
-    result = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(out)],
+    result = subprocess.run([sys.executable, "-m", "course.cli", "release", "--out", str(out)],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "no solutions/" in result.stdout
@@ -65,10 +65,10 @@ def test_solutions_flag_fails_with_one_clear_line_in_the_release(release):
 
 
 def test_release_refuses_to_overwrite(tmp_path, release):
-    result = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(release)],
+    result = subprocess.run([sys.executable, "-m", "course.cli", "release", "--out", str(release)],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2
     assert "is not empty" in result.stderr and "--force" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "grader.cli", "release", "--out", str(REPO / "exercises")],
+    result = subprocess.run([sys.executable, "-m", "course.cli", "release", "--out", str(REPO / "exercises")],
                             cwd=REPO, capture_output=True, text=True)
     assert result.returncode == 2 and "refusing" in result.stderr

@@ -12,7 +12,7 @@ def status(*options, cache=None):
     env = dict(os.environ, COURSE_STATUS_CACHE=str(cache)) if cache else None
     if cache is None:
         options = (*options, "--fresh")
-    result = subprocess.run([sys.executable, "-m", "grader.cli", "status", *options],
+    result = subprocess.run([sys.executable, "-m", "course.cli", "status", *options],
                             cwd=REPO, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     return result.stdout

@@ -1,0 +1,191 @@
+"""The ``course`` command.
+
+    course status [--solutions] [--in-process] [--fresh]   your points per step, as a table
+    course train --model {bigram,mlp,transformer} --data {shakespeare,stories,abab,PATH} ...
+    course sample --checkpoint PATH --prompt TEXT [--max-new-tokens N] [--temperature T] ...
+    course demo                                 the end-to-end demo (same as `make demo`)
+    course release --out DIR [--force]          write the student copy of the course (instructors)
+    course stubs [--check]                      regenerate exercises/ stubs from solutions/ (instructors)
+
+The commands that train and sample run *your* modules from ``exercises/``: what you train
+is your own model. When a piece they need is unfinished they stop and name the step to
+finish. In the instructor copy, ``--solutions`` runs the reference instead.
+
+Every problem the user can fix (a missing file, a checkpoint of another vocabulary, an
+unknown preset, a step that is not finished) is one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from course.data import CorpusError
+from grader.release import write_release
+from grader.status import REPO, CommandError, format_status, graded_with_reuse
+from grader.stubs import stale_stubs, write_stubs
+
+
+def cmd_status(args) -> int:
+    options = (["--solutions"] if args.solutions else []) + (["--in-process"] if args.in_process else [])
+    scores, reused = graded_with_reuse(options, fresh=args.fresh)
+    print(format_status(scores))
+    if reused:
+        print(f"\n(grades of {', '.join(reused)} reused: their files have not changed; --fresh grades all again)")
+    print("\nrun `pytest exercises/stepNN` for the hints of one step")
+    return 0
+
+
+def cmd_release(args) -> int:
+    out = write_release(args.out, force=args.force)
+    files = sum(1 for p in out.rglob("*") if p.is_file())
+    print(f"student copy written to {out} ({files} files, no solutions/)")
+    return 0
+
+
+def cmd_stubs(args) -> int:
+    if not (REPO / "solutions").is_dir():
+        raise CommandError("stubs are generated from solutions/, which this student copy does not have")
+    if args.check:
+        stale = stale_stubs(REPO)
+        for path in stale:
+            print(f"stale: {path.relative_to(REPO)}")
+        return 1 if stale else 0
+    for path in write_stubs(REPO):
+        print(f"wrote {path.relative_to(REPO)}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from course.demo import main as demo_main
+
+    return demo_main()
+
+
+def cmd_train(args) -> int:
+    import torch
+
+    from course import runs
+
+    runs.require_steps(runs.COMMON_STEPS + runs.MODEL_STEPS[args.model], "course train", args.solutions)
+    device = runs.pick_device(args.device)
+    overrides = {"steps": args.steps, "max_lr": args.lr, "n_layer": args.n_layer, "n_head": args.n_head,
+                 "n_embd": args.n_embd, "block_size": args.block_size, "batch_size": args.batch_size,
+                 "dropout": args.dropout, "grad_clip": args.grad_clip, "seed": args.seed}
+    out = Path(args.out) if args.out else REPO / "runs" / f"{args.model}-{Path(args.data).stem}"
+    summary = runs.train_run(args.model, args.data, args.preset, overrides, out, use_solutions=args.solutions,
+                             device=device, resume=args.resume, progress=not args.quiet)
+    final = summary["final"]
+    print(f"{summary['steps']} steps in {summary['seconds']:.1f} s ({summary['tokens_per_second']:,.0f} tokens/s)")
+    if final:
+        print(f"val loss {final['val_loss']:.4f}, perplexity {final['perplexity']:.2f}, "
+              f"{final['bits_per_token']:.3f} bits per character")
+    print(f"checkpoint: {summary['checkpoint']}\nmetrics:    {summary['metrics']}\nloss curve: {summary['plot']}")
+    run = runs.load_run(summary["checkpoint"], args.solutions)
+    if args.sample_chars > 0:
+        print("\nsample (temperature 1):")
+        characters = run.checkpoint["extra"]["tokenizer"]["characters"]
+        prompt = runs.encode_prompt(run, "\n" if "\n" in characters else characters[0])
+        ids = run.model.generate(prompt, args.sample_chars, generator=torch.Generator().manual_seed(0))
+        print(run.tokenizer.decode(ids[0].tolist()))
+    example = {"shakespeare": "ROMEO:", "tinystories": "Once upon a time", "abab": "ab"}.get(
+        run.checkpoint["extra"]["data"], "The")
+    print(f"\nsample more: course sample --checkpoint {summary['checkpoint']} --prompt \"{example}\"")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    from course import runs
+
+    runs.require_steps(["step01", "step09", "step10"], "course sample", args.solutions)
+    if args.max_new_tokens < 0:
+        raise CommandError("--max-new-tokens must be >= 0")
+    run = runs.load_run(args.checkpoint, args.solutions)
+    for index in range(args.num_samples):
+        text = runs.sample_text(run, args.prompt, args.max_new_tokens, temperature=args.temperature,
+                                top_k=args.top_k, top_p=args.top_p, seed=args.seed + index,
+                                use_solutions=args.solutions)
+        if args.num_samples > 1:
+            print(f"--- sample {index + 1} (seed {args.seed + index})")
+        print(text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="course", description="Build a GPT from scratch: train, sample, grade.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    status = sub.add_parser("status", help="your points per step")
+    status.add_argument("--solutions", action="store_true", help="grade the reference solutions (instructors)")
+    status.add_argument("--in-process", action="store_true", help="run student code inside pytest")
+    status.add_argument("--fresh", action="store_true", help="grade every step again, even unchanged ones")
+    status.set_defaults(run=cmd_status)
+
+    def uses_code(command):
+        command.add_argument("--solutions", action="store_true",
+                             help="run the reference solutions instead of your exercises/ (instructor copy)")
+
+    train = sub.add_parser("train", help="train your model on a corpus; writes a checkpoint, metrics and a plot")
+    train.add_argument("--model", choices=["bigram", "mlp", "transformer"], default="transformer")
+    train.add_argument("--data", default="shakespeare",
+                       help="shakespeare, stories (generated TinyStories-style text), abab, or a UTF-8 text file")
+    train.add_argument("--preset", default="small", help="tiny, small or nanogpt-cpu (the settings of a run)")
+    train.add_argument("--steps", type=int, help="optimiser steps (overrides the preset)")
+    train.add_argument("--lr", type=float, help="peak learning rate; the schedule decays to a tenth of it")
+    for name in ("n-layer", "n-head", "n-embd", "block-size", "batch-size", "seed"):
+        train.add_argument(f"--{name}", type=int)
+    train.add_argument("--dropout", type=float)
+    train.add_argument("--grad-clip", type=float, help="largest global gradient norm; 0 turns clipping off")
+    train.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu or cuda")
+    train.add_argument("--out", help="folder for the run's files (default: runs/MODEL-DATA)")
+    train.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    train.add_argument("--sample-chars", type=int, default=200, help="characters to sample at the end (0: none)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    uses_code(train)
+    train.set_defaults(run=cmd_train)
+
+    sample = sub.add_parser("sample", help="generate text from a checkpoint")
+    sample.add_argument("--checkpoint", required=True)
+    sample.add_argument("--prompt", default="\n")
+    sample.add_argument("--max-new-tokens", type=int, default=500)
+    sample.add_argument("--temperature", type=float, default=1.0, help="0: greedy")
+    sample.add_argument("--top-k", type=int)
+    sample.add_argument("--top-p", type=float)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--num-samples", type=int, default=1)
+    uses_code(sample)
+    sample.set_defaults(run=cmd_sample)
+
+    demo = sub.add_parser("demo", help="run the demo")
+    demo.set_defaults(run=cmd_demo)
+
+    release = sub.add_parser("release", help="write the student copy, without solutions (instructors)")
+    release.add_argument("--out", required=True, help="folder to write it to")
+    release.add_argument("--force", action="store_true", help="replace a non-empty --out folder")
+    release.set_defaults(run=cmd_release)
+
+    stubs = sub.add_parser("stubs", help="regenerate the stubs in exercises/ from solutions/ (instructors)")
+    stubs.add_argument("--check", action="store_true", help="only report stale stubs (exit 1 if any)")
+    stubs.set_defaults(run=cmd_stubs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except NotImplementedError as err:
+        print(f"course {args.command}: a piece it needs is not implemented yet ({err}); "
+              "run `course status` to see which step", file=sys.stderr)
+        return 2
+    except (CommandError, CorpusError, ValueError, OSError) as err:
+        print(f"course {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ncourse {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

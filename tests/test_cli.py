@@ -1,0 +1,118 @@
+"""The ``course`` commands that train and sample, on tiny settings.
+
+They run the reference here (``--solutions``); a student's copy runs the same code on their
+own modules. Bad input must end in one clear line on stderr and exit code 2, never a
+traceback.
+"""
+
+import csv
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import REPO
+
+
+def course(*args, env=None, timeout=300):
+    result = subprocess.run([sys.executable, "-m", "course.cli", *args], cwd=REPO, capture_output=True, text=True,
+                            timeout=timeout, env=env)
+    return result.returncode, result.stdout, result.stderr
+
+
+def clean_failure(code, stderr, *words):
+    assert code == 2, stderr
+    assert "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny transformer run on the abab pattern, shared by the tests below."""
+    out = tmp_path_factory.mktemp("run")
+    code, stdout, stderr = course("train", "--model", "transformer", "--data", "abab", "--preset", "tiny",
+                                  "--solutions", "--quiet", "--out", str(out))
+    assert code == 0, stderr
+    return out, stdout
+
+
+def test_train_writes_checkpoint_metrics_and_plot(trained):
+    out, stdout = trained
+    assert (out / "checkpoint.pt").is_file() and (out / "loss.png").stat().st_size > 1000
+    with (out / "metrics.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [int(row["step"]) for row in rows] == list(range(40))
+    assert [row["step"] for row in rows if row["val_loss"]] == ["19", "39"]
+    checkpoint = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert checkpoint["step"] == 40 and checkpoint["extra"]["tokenizer"]["characters"] == "ab"
+    # The pattern is learned: the loss of a perfect predictor is 0, of a uniform one ln(3).
+    assert float(rows[-1]["val_loss"]) < 0.2
+    assert "val loss" in stdout and "perplexity" in stdout and "bits per character" in stdout
+
+
+def test_sample_is_reproducible_and_continues_the_prompt(trained):
+    out, _ = trained
+    args = ["sample", "--checkpoint", str(out / "checkpoint.pt"), "--prompt", "ab", "--max-new-tokens", "30",
+            "--solutions", "--seed", "3"]
+    first, second = course(*args), course(*args)
+    assert first[0] == 0, first[2]
+    assert first[1] == second[1]
+    text = first[1].strip()
+    assert text.startswith("ab") and len(text.replace("[UNK]", "?")) == 32  # id 0, [UNK], may be sampled too
+    code, greedy, stderr = course(*args[:-2], "--temperature", "0")
+    assert code == 0, stderr
+    assert greedy.strip() == "ab" * 16  # the learned pattern, followed exactly
+
+
+def test_resume_finishes_the_run(tmp_path):
+    args = ["train", "--model", "bigram", "--data", "abab", "--preset", "tiny", "--solutions", "--quiet",
+            "--out", str(tmp_path), "--sample-chars", "0"]
+    code, _, stderr = course(*args, "--steps", "20")
+    assert code == 0, stderr
+    code, _, stderr = course(*args, "--steps", "20", "--resume")
+    assert code == 0, stderr
+    checkpoint = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert checkpoint["step"] == 20
+    with (tmp_path / "metrics.csv").open() as file:
+        assert [int(row["step"]) for row in csv.DictReader(file)] == list(range(20))
+
+
+@pytest.mark.parametrize("args, words", [
+    (["sample", "--checkpoint", "no/such/checkpoint.pt", "--solutions"], ["no checkpoint at"]),
+    (["train", "--preset", "enormous", "--solutions", "--data", "abab"], ["unknown preset", "tiny"]),
+    (["train", "--preset", "tiny", "--solutions", "--data", "no/such/file.txt"], ["no such file"]),
+    (["train", "--preset", "tiny", "--solutions", "--data", "abab", "--steps", "0"], ["steps must be"]),
+])
+def test_bad_input_is_one_clear_line(args, words):
+    clean_failure(*course(*args)[::2], *words)
+
+
+def test_empty_data_and_foreign_prompt_and_other_vocabulary(trained, tmp_path):
+    out, _ = trained
+    empty = tmp_path / "empty.txt"
+    empty.write_text("   \n")
+    clean_failure(*course("train", "--preset", "tiny", "--solutions", "--data", str(empty))[::2], "empty")
+    clean_failure(*course("sample", "--checkpoint", str(out / "checkpoint.pt"), "--prompt", "abc",
+                          "--solutions")[::2], "never saw", "'c'")
+    other = tmp_path / "other.txt"
+    other.write_text("the quick brown fox jumps over the lazy dog\n" * 40)
+    copy = tmp_path / "run"
+    copy.mkdir()
+    (copy / "checkpoint.pt").write_bytes((out / "checkpoint.pt").read_bytes())
+    clean_failure(*course("train", "--preset", "tiny", "--solutions", "--data", str(other), "--out", str(copy),
+                          "--resume")[::2], "another vocabulary")
+    not_a_checkpoint = tmp_path / "notes.pt"
+    not_a_checkpoint.write_text("hello")
+    clean_failure(*course("sample", "--checkpoint", str(not_a_checkpoint), "--solutions")[::2], "not a readable")
+
+
+def test_an_unfinished_step_is_named(tmp_path):
+    """Without --solutions the commands run exercises/: here, the stubs, so step 01 is the first to finish."""
+    env = dict(os.environ, COURSE_STATUS_CACHE=str(tmp_path / "status.json"))
+    code, _, stderr = course("train", "--model", "bigram", "--data", "abab", "--preset", "tiny", env=env)
+    clean_failure(code, stderr, "course train needs step00", "0/", "finish it first")
