@@ -3,6 +3,10 @@
     course status [--solutions] [--in-process] [--fresh]   your points per step, as a table
     course train --model {bigram,mlp,transformer} --data {shakespeare,stories,abab,PATH} ...
     course sample --checkpoint PATH --prompt TEXT [--max-new-tokens N] [--temperature T] ...
+    course attention --checkpoint PATH --text TEXT   a PNG grid of every head's attention
+    course trace --checkpoint PATH --text TEXT       one input followed through the model
+    course compare [--data stories]                  the MLP LM and the transformer side by side
+    course experiment {n_embd,n_layer,gelu,lr}       a modification experiment, curves on one plot
     course demo                                 the end-to-end demo (same as `make demo`)
     course release --out DIR [--force]          write the student copy of the course (instructors)
     course stubs [--check]                      regenerate exercises/ stubs from solutions/ (instructors)
@@ -112,6 +116,84 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_attention(args) -> int:
+    from course import inspection, runs
+
+    runs.require_steps(["step01", "step09"], "course attention", args.solutions)
+    run = runs.load_run(args.checkpoint, args.solutions)
+    idx = runs.encode_prompt(run, args.text)[:, -run.block_size:]
+    maps = inspection.attention_maps(run.model, idx)  # (n_layer, n_head, T, T)
+    labels = [inspection.show(ch) for ch in run.tokenizer.decode(idx[0].tolist())]
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_name("attention.png")
+    inspection.plot_attention(maps, labels, out, f"attention on {run.tokenizer.decode(idx[0].tolist())!r}")
+    n_layer, n_head, T, _ = maps.shape
+    future = float(maps.triu(diagonal=1).abs().max())
+    print(f"{n_layer} layers x {n_head} heads, {T} x {T} each (rows: queries, columns: keys); "
+          f"largest weight above the diagonal: {future:.1e} (0: causal)")
+    print(f"written to {out}")
+    return 0
+
+
+def cmd_trace(args) -> int:
+    from course import inspection, runs
+
+    runs.require_steps(["step01", "step09"], "course trace", args.solutions)
+    run = runs.load_run(args.checkpoint, args.solutions)
+    idx = runs.encode_prompt(run, args.text)[:, -run.block_size:]
+    text = run.tokenizer.decode(idx[0].tolist())
+    print(f"a {run.kind} model, following {text!r} through it:\n")
+    print("\n".join(inspection.trace(run.model, run.tokenizer, text, idx)))
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from course import runs
+
+    runs.require_steps(runs.COMMON_STEPS + runs.MODEL_STEPS["mlp"] + runs.MODEL_STEPS["transformer"] + ["step10"],
+                       "course compare", args.solutions)
+    device = runs.pick_device(args.device)
+    out = Path(args.out) if args.out else REPO / "runs" / f"compare-{Path(args.data).stem}"
+    overrides = {"steps": args.steps, "seed": args.seed}
+    rows = []
+    for kind in ("mlp", "transformer"):
+        rows += runs.run_variants({kind: {}}, kind, args.data, args.preset, overrides, out,
+                                  use_solutions=args.solutions, device=device, progress=not args.quiet)
+    runs.plot_losses(out / "compare.png", {row["label"]: row["curve"] for row in rows},
+                     f"MLP LM vs transformer on {Path(args.data).stem}")
+    samples = {}
+    for row in rows:
+        if row["summary"] is None:
+            raise CommandError(f"the {row['label']} run diverged: {row['diverged']}")
+        run = runs.load_run(row["summary"]["checkpoint"], args.solutions)
+        samples[row["label"]] = runs.sample_text(run, args.prompt, args.max_new_tokens, seed=args.seed or 0,
+                                                 temperature=args.temperature, use_solutions=args.solutions)
+    print()
+    print(runs.variants_table(rows))
+    print("\n" + runs.side_by_side(samples, width=args.width))
+    print(f"\nloss curves: {out / 'compare.png'}")
+    return 0
+
+
+def cmd_experiment(args) -> int:
+    from course import runs
+
+    runs.require_steps(runs.COMMON_STEPS + runs.MODEL_STEPS["transformer"], "course experiment", args.solutions)
+    device = runs.pick_device(args.device)
+    overrides = {"steps": args.steps, "seed": args.seed}
+    base = runs.settings_for(args.preset, overrides)
+    description, make_variants = runs.EXPERIMENTS[args.name]
+    out = Path(args.out) if args.out else REPO / "runs" / f"experiment-{args.name}"
+    print(f"experiment {args.name}: {description}, transformer on {args.data}, preset {args.preset}")
+    rows = runs.run_variants(make_variants(base), "transformer", args.data, args.preset, overrides, out,
+                             use_solutions=args.solutions, device=device, progress=not args.quiet)
+    runs.plot_losses(out / f"{args.name}.png", {row["label"]: row["curve"] for row in rows},
+                     f"experiment {args.name}: {description}")
+    print()
+    print(runs.variants_table(rows))
+    print(f"\nall loss curves on one plot: {out / f'{args.name}.png'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description="Build a GPT from scratch: train, sample, grade.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -156,6 +238,42 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--num-samples", type=int, default=1)
     uses_code(sample)
     sample.set_defaults(run=cmd_sample)
+
+    attention = sub.add_parser("attention", help="heatmaps of every head's attention on a text (a PNG grid)")
+    attention.add_argument("--checkpoint", required=True)
+    attention.add_argument("--text", required=True, help="the input (characters of the training text)")
+    attention.add_argument("--out", help="the PNG to write (default: attention.png next to the checkpoint)")
+    uses_code(attention)
+    attention.set_defaults(run=cmd_attention)
+
+    trace = sub.add_parser("trace", help="follow one input through the model, stage by stage")
+    trace.add_argument("--checkpoint", required=True)
+    trace.add_argument("--text", required=True)
+    uses_code(trace)
+    trace.set_defaults(run=cmd_trace)
+
+    def run_options(command, data_default):
+        command.add_argument("--data", default=data_default, help="shakespeare, stories, abab or a text file")
+        command.add_argument("--preset", default="small")
+        command.add_argument("--steps", type=int, help="optimiser steps per run (overrides the preset)")
+        command.add_argument("--seed", type=int)
+        command.add_argument("--device", default="auto")
+        command.add_argument("--out", help="folder for the runs (default: runs/...)")
+        command.add_argument("--quiet", action="store_true", help="no progress bars")
+        uses_code(command)
+
+    compare = sub.add_parser("compare", help="the MLP LM and the transformer on the same data, side by side")
+    run_options(compare, "stories")
+    compare.add_argument("--prompt", default="Once upon a time")
+    compare.add_argument("--max-new-tokens", type=int, default=300)
+    compare.add_argument("--temperature", type=float, default=0.8)
+    compare.add_argument("--width", type=int, default=48, help="characters per column")
+    compare.set_defaults(run=cmd_compare)
+
+    experiment = sub.add_parser("experiment", help="a modification experiment: all runs' curves on one plot")
+    experiment.add_argument("name", choices=["n_embd", "n_layer", "gelu", "lr"])
+    run_options(experiment, "shakespeare")
+    experiment.set_defaults(run=cmd_experiment)
 
     demo = sub.add_parser("demo", help="run the demo")
     demo.set_defaults(run=cmd_demo)

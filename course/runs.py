@@ -45,7 +45,15 @@ PRESETS = {
                         weight_decay=0.1, grad_clip=1.0, eval_interval=500, checkpoint_interval=500),
 }
 EVAL_KEYS = ("val_loss", "perplexity", "bits_per_token")
-MODEL_KEYS = {"n_layer", "n_head", "n_embd", "n_hidden_layers", "dropout", "block_size"}
+MODEL_KEYS = {"n_layer", "n_head", "n_embd", "n_hidden_layers", "dropout", "block_size", "activation"}
+
+
+class RunDiverged(CommandError):
+    """Training stopped on a nan or inf; ``records`` holds the curve up to there."""
+
+    def __init__(self, message: str, records: list[dict]):
+        super().__init__(message)
+        self.records = records
 
 
 def implementation(use_solutions: bool) -> str:
@@ -93,7 +101,7 @@ def corpus(name_or_path: str) -> tuple[str, str]:
 def settings_for(preset: str, overrides: dict) -> dict:
     if preset not in PRESETS:
         raise CommandError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    settings = dict(PRESETS[preset])
+    settings = {"activation": "gelu", **PRESETS[preset]}
     settings.update({key: value for key, value in overrides.items() if value is not None})
     if "max_lr" in overrides and overrides["max_lr"] is not None and overrides.get("min_lr") is None:
         settings["min_lr"] = settings["max_lr"] / 10
@@ -113,9 +121,12 @@ def build_model(kind: str, vocab_size: int, settings: dict, use_solutions: bool)
         return mlp.FeedForwardLM(vocab_size, settings["n_embd"], settings["n_hidden_layers"])
     if kind == "transformer":
         gpt = load("step08", "gpt", use_solutions)
-        return gpt.GPT(gpt.GPTConfig(vocab_size=vocab_size, block_size=settings["block_size"],
-                                     n_layer=settings["n_layer"], n_head=settings["n_head"],
-                                     n_embd=settings["n_embd"], dropout=settings["dropout"]))
+        model = gpt.GPT(gpt.GPTConfig(vocab_size=vocab_size, block_size=settings["block_size"],
+                                      n_layer=settings["n_layer"], n_head=settings["n_head"],
+                                      n_embd=settings["n_embd"], dropout=settings["dropout"]))
+        for block in model.blocks:  # step 07's MLP reads its activation ("gelu" or "relu") at every call
+            block.mlp.activation = settings.get("activation", "gelu")
+        return model
     raise CommandError(f"unknown model {kind!r}: choose bigram, mlp or transformer")
 
 
@@ -309,7 +320,7 @@ def train_run(kind: str, data: str, preset: str, overrides: dict, out: Path, *, 
     except trainer.TrainingDiverged as err:
         bar.close()
         write_metrics(metrics_path, records)
-        raise CommandError(str(err)) from None
+        raise RunDiverged(str(err), records) from None
     finally:
         bar.close()
     seconds = time.perf_counter() - started
@@ -332,3 +343,65 @@ def sample_text(run: LoadedRun, prompt: str, max_new_tokens: int, *, temperature
     out = sampling.generate(run.model, idx, max_new_tokens, block_size=run.block_size, temperature=temperature,
                             top_k=top_k, top_p=top_p, generator=generator)
     return run.tokenizer.decode(out[0].tolist())
+
+
+# --- experiments: several runs on the same data, one figure ----------------------------------------
+
+EXPERIMENTS = {
+    "n_embd": ("the embedding width doubled", lambda base: {"baseline": {}, "n_embd x2": {"n_embd": 2 * base["n_embd"]}}),
+    "n_layer": ("the number of layers doubled",
+                lambda base: {"baseline": {}, "n_layer x2": {"n_layer": 2 * base["n_layer"]}}),
+    "gelu": ("the MLP's activation: ReLU against GELU",
+             lambda base: {"relu": {"activation": "relu"}, "gelu": {"activation": "gelu"}}),
+    "lr": ("the learning rate x10 and /10", lambda base: {
+        "baseline": {}, "lr x10": {"max_lr": 10 * base["max_lr"], "min_lr": 10 * base["min_lr"]},
+        "lr /10": {"max_lr": base["max_lr"] / 10, "min_lr": base["min_lr"] / 10}}),
+}
+
+
+def run_variants(variants: dict[str, dict], kind: str, data: str, preset: str, overrides: dict, out: Path, *,
+                 use_solutions: bool, device: str, progress: bool, log=print) -> list[dict]:
+    """Train one run per variant (settings on top of the preset and overrides); a diverged run is a row too."""
+    rows = []
+    for label, changes in variants.items():
+        folder = out / label.replace(" ", "_").replace("/", "div")
+        log(f"\n--- {label}")
+        try:
+            summary = train_run(kind, data, preset, {**overrides, **changes}, folder, use_solutions=use_solutions,
+                                device=device, progress=progress, log=log)
+            rows.append({"label": label, "summary": summary, "curve": read_metrics(summary["metrics"])})
+        except RunDiverged as err:
+            log(str(err))
+            curve = read_metrics(folder / "metrics.csv") if (folder / "metrics.csv").is_file() else []
+            rows.append({"label": label, "summary": None, "curve": curve, "diverged": str(err)})
+    return rows
+
+
+def variants_table(rows: list[dict]) -> str:
+    lines = ["| run | parameters | final val loss | perplexity | seconds |", "|---|---|---|---|---|"]
+    for row in rows:
+        summary = row["summary"]
+        if summary is None:
+            lines.append(f"| {row['label']} | | diverged | | |")
+            continue
+        final = summary["final"]
+        lines.append(f"| {row['label']} | {summary['parameters']:,} | {final['val_loss']:.4f} | "
+                     f"{final['perplexity']:.2f} | {summary['seconds']:.1f} |")
+    return "\n".join(lines)
+
+
+def side_by_side(texts: dict[str, str], width: int = 48) -> str:
+    """Texts in columns of ``width`` characters, wrapped, each under its label."""
+    import textwrap
+
+    columns = []
+    for label, text in texts.items():
+        lines = []
+        for paragraph in text.split("\n"):
+            lines += textwrap.wrap(paragraph, width) or [""]
+        columns.append([label, "-" * width] + lines)
+    height = max(len(column) for column in columns)
+    rows = []
+    for i in range(height):
+        rows.append(" | ".join(f"{(column[i] if i < len(column) else ''):<{width}}" for column in columns).rstrip())
+    return "\n".join(rows)

@@ -116,3 +116,54 @@ def test_an_unfinished_step_is_named(tmp_path):
     env = dict(os.environ, COURSE_STATUS_CACHE=str(tmp_path / "status.json"))
     code, _, stderr = course("train", "--model", "bigram", "--data", "abab", "--preset", "tiny", env=env)
     clean_failure(code, stderr, "course train needs step00", "0/", "finish it first")
+
+
+def test_attention_grid_is_causal_and_trace_shows_every_stage(trained):
+    out, _ = trained
+    png = out / "grid.png"
+    code, stdout, stderr = course("attention", "--checkpoint", str(out / "checkpoint.pt"), "--text", "abababab",
+                                  "--solutions", "--out", str(png))
+    assert code == 0, stderr
+    assert png.stat().st_size > 1000
+    assert "1 layers x 2 heads, 8 x 8" in stdout and "above the diagonal: 0.0e+00" in stdout
+    code, stdout, stderr = course("trace", "--checkpoint", str(out / "checkpoint.pt"), "--text", "ababa",
+                                  "--solutions")
+    assert code == 0, stderr
+    for stage in ["ids       [1, 2, 1, 2, 1]", "token vectors     shape (1, 5, 16)", "+ position vectors",
+                  "block 0", "head 0:", "head 1:", "MLP        out shape (1, 5, 16)", "final norm",
+                  "logits            shape (1, 5, 3)", "next character after 'ababa', top 3:"]:
+        assert stage in stdout, stage
+    top = stdout.strip().splitlines()[-3]
+    assert top.split()[0] == "'b'", "after 'ababa' the trained model predicts 'b'"
+
+
+def test_compare_and_experiment_write_tables_and_plots(tmp_path):
+    code, stdout, stderr = course("compare", "--data", "abab", "--preset", "tiny", "--steps", "10", "--solutions",
+                                  "--quiet", "--out", str(tmp_path / "compare"), "--prompt", "ab",
+                                  "--max-new-tokens", "20", "--width", "30")
+    assert code == 0, stderr
+    assert "| mlp |" in stdout and "| transformer |" in stdout
+    header = next(line for line in stdout.splitlines() if line.startswith("mlp "))
+    assert header.split() == ["mlp", "|", "transformer"], "the two samples stand in columns, side by side"
+    assert (tmp_path / "compare" / "compare.png").is_file()
+    code, stdout, stderr = course("experiment", "gelu", "--data", "abab", "--preset", "tiny", "--steps", "10",
+                                  "--solutions", "--quiet", "--out", str(tmp_path / "experiment"))
+    assert code == 0, stderr
+    assert "| relu |" in stdout and "| gelu |" in stdout
+    assert (tmp_path / "experiment" / "gelu.png").is_file()
+    relu, gelu = (torch.load(tmp_path / "experiment" / name / "checkpoint.pt", weights_only=True)
+                  for name in ("relu", "gelu"))
+    assert relu["extra"]["model"]["settings"]["activation"] == "relu"
+    assert not torch.equal(relu["model"]["blocks.0.mlp.fc.weight"], gelu["model"]["blocks.0.mlp.fc.weight"])
+
+
+def test_trace_and_attention_refuse_what_they_cannot_show(tmp_path):
+    code, _, stderr = course("train", "--model", "mlp", "--data", "abab", "--preset", "tiny", "--steps", "5",
+                             "--solutions", "--quiet", "--out", str(tmp_path), "--sample-chars", "0")
+    assert code == 0, stderr
+    clean_failure(*course("attention", "--checkpoint", str(tmp_path / "checkpoint.pt"), "--text", "ab",
+                          "--solutions")[::2], "no attention layers")
+    code, stdout, stderr = course("trace", "--checkpoint", str(tmp_path / "checkpoint.pt"), "--text", "ab",
+                                  "--solutions")
+    assert code == 0, stderr
+    assert "no stage of this model looks at earlier positions" in stdout
