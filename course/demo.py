@@ -7,6 +7,7 @@ code otherwise, so in the student copy each part appears as soon as you implemen
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,9 +15,12 @@ from pathlib import Path
 import torch
 
 from course.data import CorpusError, shakespeare
+from grader.status import CommandError
 
 REPO = Path(__file__).resolve().parent.parent
 ACCENTED = "Café déjà vu, naïve señor 🙂 — ¿qué tal?"
+# The end-to-end run: about a minute on two CPU cores (the project's test of the demo runs fewer).
+DEMO_STEPS = int(os.environ.get("COURSE_DEMO_STEPS", 1500))
 
 
 def implementation() -> str:
@@ -235,17 +239,59 @@ def demo_gpt(text: str) -> None:
     print(tokenizer.decode(sample[0].tolist()))
 
 
+def demo_training(text: str) -> None:
+    section("step09: training for real, with `course train`'s machinery")
+    from course import runs
+
+    out = REPO / "runs" / "demo"
+    use_solutions = implementation() == "solutions"
+    summary = runs.train_run("transformer", "shakespeare", "small", {"steps": DEMO_STEPS}, out,
+                             use_solutions=use_solutions, progress=True)
+    final = summary["final"]
+    print(f"{summary['steps']} steps in {summary['seconds']:.0f} s ({summary['tokens_per_second']:,.0f} tokens/s), "
+          f"{summary['parameters']:,} parameters")
+    print(f"validation (every character of the last 10% once): loss {final['val_loss']:.3f}, perplexity "
+          f"{final['perplexity']:.2f}, {final['bits_per_token']:.2f} bits per character")
+    demo_training.checkpoint = summary["checkpoint"]
+
+
+def demo_generation(text: str) -> None:
+    section("step10: the same model, sampled five ways")
+    from course import inspection, runs
+
+    checkpoint = getattr(demo_training, "checkpoint", None)
+    if checkpoint is None:
+        print("(needs the model of the step09 section)")
+        return
+    use_solutions = implementation() == "solutions"
+    run = runs.load_run(checkpoint, use_solutions)
+    for label, options in [("greedy (temperature 0)", {"temperature": 0.0}),
+                           ("temperature 0.5", {"temperature": 0.5}), ("temperature 1.0", {"temperature": 1.0}),
+                           ("temperature 1.5", {"temperature": 1.5}), ("top-p 0.9", {"top_p": 0.9})]:
+        sample = runs.sample_text(run, "ROMEO:", 160, seed=0, use_solutions=use_solutions, **options)
+        print(f"--- {label}\n{sample}")
+    idx = runs.encode_prompt(run, "To be, or not to be")
+    maps = inspection.attention_maps(run.model, idx)
+    labels = [inspection.show(ch) for ch in "To be, or not to be"]
+    inspection.plot_attention(maps, labels, checkpoint.parent / "attention.png", "attention on 'To be, or not to be'")
+    print(f"\nfiles of this run in {checkpoint.parent}/: checkpoint.pt, metrics.csv, loss.png (the curves), "
+          "attention.png (every head)")
+    print(f"sample more: course sample --checkpoint {checkpoint} --prompt \"ROMEO:\" --temperature 0.8")
+
+
 def main() -> int:
     torch.manual_seed(0)
     print(f"Build a GPT from scratch: demo, using {implementation()}/")
     demo_status()
     text = shakespeare()
     for part in (demo_bigram, demo_bpe, demo_dataset, demo_embeddings, demo_mlp, demo_attention,
-                 demo_multi_head, demo_block, demo_gpt):
+                 demo_multi_head, demo_block, demo_gpt, demo_training, demo_generation):
         try:
             part(text)
         except NotImplementedError:
             print(f"(not implemented yet: finish the step's stubs to see {part.__name__[5:]} here)")
+        except CommandError as err:
+            print(f"({err})")
     print()
     return 0
 

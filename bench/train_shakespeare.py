@@ -1,0 +1,203 @@
+"""Benchmark: the reference GPT trained on Shakespeare for a fixed wall-clock budget.
+
+Two presets run one after the other, on the same corpus and split, each with the same
+budget (default 10 minutes of training):
+
+* ``nanogpt-cpu``: the hyperparameters of nanoGPT's published CPU recipe (4 layers, 4 heads,
+  n_embd 128, block 64, batch 12, dropout 0, AdamW 1e-3 -> 1e-4 cosine, warmup 100, beta2
+  0.99, weight decay 0.1, clipping 1.0), in the course's own trainer;
+* ``shakespeare-cpu``: the course's tuned preset (see ``course/runs.py``).
+
+The number of steps of each run is set so that its cosine schedule ends with the budget:
+a calibration run of the same preset measures the seconds per
+step first. A run that is still going at 110% of the budget is stopped there. Each run's
+holdout loss is measured at the end on the *whole* validation split (every token once,
+non-overlapping windows, step 09's ``evaluate``); that evaluation is not part of the
+budget. Reported: val loss, perplexity, bits per character, tokens per second, and a
+500-character sample at temperature 1; both curves go on one plot.
+
+    python bench/train_shakespeare.py                      # 2 x 10 minutes, print the figures
+    python bench/train_shakespeare.py --minutes 1          # a quick look
+    python bench/train_shakespeare.py --write-readme       # also README.md and course/assets/shakespeare.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from course import runs  # noqa: E402
+from course.data import shakespeare  # noqa: E402
+
+CALIBRATION_STEPS = 40
+
+
+class OutOfTime(Exception):
+    pass
+
+
+def prepare(preset: str, vocab_text: str):
+    settings = runs.settings_for(preset, {})
+    tokenizer = runs.build_tokenizer(vocab_text, use_solutions=True)
+    torch.manual_seed(settings.get("seed", 0))
+    model = runs.build_model("transformer", tokenizer.vocab_size, settings, use_solutions=True)
+    if settings.get("fused_attention"):
+        runs.use_fused_attention(model)
+    return settings, tokenizer, model
+
+
+def seconds_per_step(preset: str, text: str, train_ids: torch.Tensor, val_ids: torch.Tensor) -> tuple[float, float]:
+    """(seconds per step after warm-up, seconds of warm-up), from a short run of the preset."""
+    trainer = runs.load("step09", "trainer", True)
+    settings, _, model = prepare(preset, text)
+    config = trainer.TrainConfig(**{**config_fields(trainer, settings), "steps": CALIBRATION_STEPS,
+                                    "warmup_steps": 5, "eval_interval": 10**9})
+    stamps = []
+    start = time.perf_counter()
+    trainer.train(model, train_ids, val_ids[: settings["block_size"] + 2], config,
+                  on_record=lambda record: stamps.append(time.perf_counter()) if "loss" in record else None)
+    warm = CALIBRATION_STEPS // 2
+    per_step = (stamps[-1] - stamps[warm]) / (len(stamps) - 1 - warm)
+    return per_step, stamps[warm] - start - warm * per_step
+
+
+def config_fields(trainer, settings: dict) -> dict:
+    import dataclasses
+
+    names = {field.name for field in dataclasses.fields(trainer.TrainConfig)}
+    return {key: value for key, value in settings.items() if key in names}
+
+
+def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: Path) -> dict:
+    trainer = runs.load("step09", "trainer", True)
+    budget = 60 * minutes
+    per_step, warmup = seconds_per_step(preset, text, train_ids, val_ids)
+    settings, tokenizer, model = prepare(preset, text)
+    steps = max(50, int((budget - warmup) / per_step))
+    print(f"{preset}: {per_step * 1000:.1f} ms per step after {warmup:.1f} s of warm-up -> {steps} steps "
+          f"in {minutes:g} min", flush=True)
+    fields = config_fields(trainer, settings)
+    fields.update(steps=steps, warmup_steps=min(fields["warmup_steps"], steps // 10),
+                  eval_interval=max(1, steps // 5), checkpoint_interval=steps)
+    config = trainer.TrainConfig(**fields)
+    curve: list[dict] = []
+    start = time.perf_counter()
+
+    def on_record(record: dict) -> None:
+        curve.append({**record, "seconds": time.perf_counter() - start})
+        if "val_loss" in record:
+            print(f"  step {record['step']:>5}  {curve[-1]['seconds']:6.0f} s  val loss {record['val_loss']:.4f}",
+                  flush=True)
+        elif time.perf_counter() - start > 1.1 * budget:
+            raise OutOfTime
+
+    try:
+        trainer.train(model, train_ids, val_ids, config, checkpoint_path=str(out / preset / "checkpoint.pt"),
+                      extra={"model": {"kind": "transformer", "settings": runs.model_settings(settings)},
+                             "data": "shakespeare", "tokenizer": {"kind": "char",
+                                                                 "characters": "".join(sorted(set(text))),
+                                                                 "vocab_size": tokenizer.vocab_size}},
+                      on_record=on_record)
+        stopped = False
+    except OutOfTime:
+        stopped = True
+    seconds = time.perf_counter() - start
+    done = sum("loss" in record for record in curve)
+    evaluation = trainer.evaluate(model, val_ids, settings["block_size"], 64)
+    sampling = runs.load("step10", "sampling", True)
+    prompt = torch.tensor([tokenizer.encode("\n")])
+    sample = sampling.generate(model, prompt, 500, block_size=settings["block_size"], temperature=1.0,
+                               generator=torch.Generator().manual_seed(0))
+    return {"preset": preset, "steps": done, "planned": steps, "stopped": stopped, "seconds": seconds,
+            "tokens_per_second": done * config.batch_size * config.block_size / seconds,
+            "parameters": sum(p.numel() for p in model.parameters()), "val": evaluation, "curve": curve,
+            "sample": tokenizer.decode(sample[0].tolist())[1:], "settings": settings}
+
+
+def plot(results: list[dict], path: Path, minutes: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 5))
+    for index, result in enumerate(results):
+        colour = f"C{index}"
+        train = [(r["seconds"] / 60, r["loss"]) for r in result["curve"] if "loss" in r]
+        window = max(1, len(train) // 60)
+        smooth = [sum(l for _, l in train[max(0, i - window + 1):i + 1]) / len(train[max(0, i - window + 1):i + 1])
+                  for i in range(len(train))]
+        axes.plot([t for t, _ in train], smooth, color=colour, alpha=0.5, linewidth=1,
+                  label=f"{result['preset']} train (smoothed)")
+        val = [(r["seconds"] / 60, r["val_loss"]) for r in result["curve"] if "val_loss" in r]
+        axes.plot(*zip(*val), "o-", color=colour, label=f"{result['preset']} val (whole split)")
+    axes.axhline(1.55, color="grey", linestyle=":", linewidth=1, label="goal 1.55")
+    axes.set_xlabel("wall-clock minutes of training")
+    axes.set_ylabel("loss (nats per character)")
+    axes.set_ylim(1.2, 3.0)
+    axes.set_title(f"Shakespeare, character level, {minutes:g} minutes per preset, {os.cpu_count()} CPU cores")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget per preset")
+    parser.add_argument("--presets", default="nanogpt-cpu,shakespeare-cpu")
+    parser.add_argument("--out", default=str(REPO / "runs" / "bench-shakespeare"))
+    parser.add_argument("--write-readme", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    text = shakespeare()
+    dataset = runs.load("step02", "dataset", True)
+    tokenizer = runs.build_tokenizer(text, use_solutions=True)
+    train_ids, val_ids = dataset.train_val_split(torch.tensor(tokenizer.encode(text)), 0.1)
+    print(f"Shakespeare: {len(text):,} characters, vocabulary {tokenizer.vocab_size} (72 symbols in the text and "
+          f"[UNK]), train {train_ids.numel():,}, val {val_ids.numel():,}", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = [run_preset(preset, args.minutes, text, train_ids, val_ids, out) for preset in args.presets.split(",")]
+    lines = [f"Training the reference GPT on the Shakespeare corpus (90/10 split, character level) for "
+             f"{args.minutes:g} minutes per preset, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+             f"Python {platform.python_version()} (`python bench/train_shakespeare.py`). Val loss on the whole "
+             f"validation split ({val_ids.numel():,} characters, every one once):", "",
+             "| preset | parameters | context x batch | steps | tokens/s | val loss | perplexity | bits/char |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        s, v = r["settings"], r["val"]
+        lines.append(f"| `{r['preset']}` | {r['parameters']:,} | {s['block_size']} x {s['batch_size']} | "
+                     f"{r['steps']:,}{' (stopped)' if r['stopped'] else ''} | {r['tokens_per_second']:,.0f} | "
+                     f"**{v['loss']:.3f}** | {v['perplexity']:.2f} | {v['bits_per_token']:.3f} |")
+    best = min(results, key=lambda r: r["val"]["loss"])
+    lines += ["", f"A sample of `{best['preset']}` (500 characters, temperature 1, after a newline):", "",
+              "```text", best["sample"].rstrip(), "```", "", "![loss curves of both presets](course/assets/shakespeare.png)"]
+    report = "\n".join(lines)
+    print("\n" + report)
+    plot(results, out / "shakespeare.png", args.minutes)
+    if args.write_readme:
+        (REPO / "course" / "assets").mkdir(exist_ok=True)
+        (REPO / "course" / "assets" / "shakespeare.png").write_bytes((out / "shakespeare.png").read_bytes())
+        readme = REPO / "README.md"
+        pattern = re.compile(r"(<!-- bench:shakespeare -->\n).*?(\n<!-- /bench:shakespeare -->)", re.S)
+        content = readme.read_text()
+        if not pattern.search(content):
+            raise SystemExit("README.md has no <!-- bench:shakespeare --> block to fill")
+        readme.write_text(pattern.sub(lambda m: m.group(1) + report + m.group(2), content))
+        print("README.md and course/assets/shakespeare.png updated")
+
+
+if __name__ == "__main__":
+    main()
