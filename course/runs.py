@@ -340,8 +340,9 @@ def train_run(kind: str, data: str, preset: str, overrides: dict, out: Path, *, 
             bar.update(1)
             bar.set_postfix(loss=f"{record['loss']:.3f}", lr=f"{record['lr']:.2e}")
         else:
-            bar.write(f"step {record['step']:>6}: val loss {record['val_loss']:.4f}, "
-                      f"perplexity {record['perplexity']:.2f}")
+            recent = [r["loss"] for r in records[-config.eval_interval - 1:] if "loss" in r]
+            bar.write(f"step {record['step']:>6}: train loss {sum(recent) / max(len(recent), 1):.4f} (mean since "
+                      f"the last evaluation), val loss {record['val_loss']:.4f}, perplexity {record['perplexity']:.2f}")
 
     started = time.perf_counter()
     try:
