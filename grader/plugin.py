@@ -36,6 +36,7 @@ class TestRecord:
     hint: str
     builds_on: dict[str, str] = dataclasses.field(default_factory=dict)
     passed: bool = False
+    ran: bool = False  # set once its report is in: a test that has not run yet has not failed either
     shown_hint: str | None = None
     import_error: str | None = None  # the module this test needs does not import
     earlier_step: bool = False  # the failure comes from an earlier step's code: its hint says which
@@ -54,7 +55,7 @@ class GradingState:
 
     def unfinished_foundations(self, record: TestRecord) -> list[tuple[str, str]]:
         """(function, test) for each function ``record`` builds on whose own test failed."""
-        failed = [r.name for r in self.records.values() if r.step == record.step and not r.passed]
+        failed = [r.name for r in self.records.values() if r.step == record.step and r.ran and not r.passed]
         return [(function, test) for function, test in record.builds_on.items()
                 if any(name == test or name.endswith(f"::{test}") for name in failed)]
 
@@ -400,7 +401,7 @@ def pytest_runtest_makereport(item, call):
     record = state.records.get(item.nodeid)
     if record is None:
         return report
-    outcome = dataclasses.replace(record, passed=report.passed, shown_hint=None, import_error=None,
+    outcome = dataclasses.replace(record, passed=report.passed, ran=True, shown_hint=None, import_error=None,
                                   earlier_step=False)
     if report.failed:
         exc = call.excinfo.value if call.excinfo else None

@@ -65,7 +65,8 @@ def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> float
 
     Args:
         parameters: tensors, e.g. ``model.parameters()``; as in ``global_grad_norm``,
-            those without a gradient are skipped.
+            those without a gradient are skipped. ``model.parameters()`` is a generator,
+            which can be read only once: make a list of it before measuring and scaling.
         max_norm: the largest norm allowed, > 0.
 
     Returns:

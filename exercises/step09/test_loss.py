@@ -39,12 +39,12 @@ def test_matches_torch_cross_entropy(student, generator):
     for shape in [(N, V), (B, T, V), (1, V)]:
         logits = 2 * torch.randn(shape, generator=generator)
         targets = torch.randint(0, V, shape[:-1], generator=generator)
-        before = logits.clone()
         loss = student.loss.cross_entropy(logits, targets)
         expect_close(loss, F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1)),
                      name=f"the loss for logits of shape {shape}", mistakes=loss_mistakes(logits, targets))
         with hint("the caller's logits were changed: subtract the maximum into a new tensor, not in place (-=)"):
-            expect_close(logits, before, name="the logits after the call", atol=0)
+            assert student.probe(leaves_logits_unchanged, student.loss.cross_entropy, logits, targets), \
+                "cross_entropy changed the logits it was given"
     with hint("targets whose shape is not logits.shape[:-1] must raise ValueError (the stub's check does this: "
               "keep it at the top)"):
         try:
@@ -56,7 +56,8 @@ def test_matches_torch_cross_entropy(student, generator):
 
 
 @points(2, hint="the gradient must flow back to the logits: no .item(), .detach(), .data or torch.no_grad on the "
-                "way (only the shift by the max may be detached; it cancels out)")
+                "way (only the shift by the max may be detached; it cancels out)",
+        builds_on={"cross_entropy": "test_matches_torch_cross_entropy"})
 def test_gradient_matches_torch(student, generator):
     logits = 2 * torch.randn(B, T, V, generator=generator)
     targets = torch.randint(0, V, (B, T), generator=generator)
@@ -69,8 +70,9 @@ def test_gradient_matches_torch(student, generator):
     })
 
 
-@points(2, hint="exp(z) overflows to inf when logits are large (float32 gives up above ~88): subtract the largest "
-                "logit of each row before exp, then add it back (the log-sum-exp trick)",
+@points(2, hint="large logits break the naive formula: exp(z) overflows to inf above ~88 in float32, and "
+                "log(softmax(z)[y]) underflows to log(0) = -inf for an unlikely target. Subtract each row's largest "
+                "logit m, then loss = log(sum_j exp(z_j - m)) - (z_y - m): never take the log of a probability",
         builds_on={"cross_entropy": "test_matches_torch_cross_entropy"})
 def test_stable_for_large_logits(student, generator):
     logits = 1000 * torch.randn(N, V, generator=generator)  # logits in the thousands
@@ -86,7 +88,8 @@ def test_stable_for_large_logits(student, generator):
 
 
 @points(1, hint="write the loss yourself from max, exp, sum, log and indexing: F.cross_entropy, F.log_softmax, "
-                "F.nll_loss and torch.logsumexp do the step's work for you")
+                "F.nll_loss and torch.logsumexp do the step's work for you",
+        builds_on={"cross_entropy": "test_matches_torch_cross_entropy"})
 def test_loss_is_written_by_hand(student, generator):
     logits = torch.randn(N, V, generator=generator)
     targets = torch.randint(0, V, (N,), generator=generator)
@@ -97,6 +100,13 @@ def test_loss_is_written_by_hand(student, generator):
 
 
 # --- probes: run next to your code, return plain data ------------------------------------------
+
+def leaves_logits_unchanged(cross_entropy, logits, targets) -> bool:
+    """Whether cross_entropy leaves its input as it found it (checked here, beside your code)."""
+    before = logits.clone()
+    cross_entropy(logits, targets)
+    return torch.equal(logits, before)
+
 
 def gradient_of_loss(cross_entropy, logits, targets):
     """d(cross_entropy(logits, targets)) / d logits."""

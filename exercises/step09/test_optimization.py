@@ -81,8 +81,9 @@ def test_clipping_matches_torch(student, generator):
             expect_close(got, want, name=f"gradient {index} after clipping to {max_norm}", mistakes={
                 "each tensor is clipped on its own: compute ONE global norm over all gradients and scale them all "
                 "by the same factor": own,
-                "the gradients are not changed: clip in place (p.grad.mul_(factor)), the optimiser reads p.grad":
-                    grads[index],
+                "the gradients are not changed: clip in place (p.grad.mul_(factor)), the optimiser reads p.grad; "
+                "and read the parameters into a list first: model.parameters() is a generator, empty the second "
+                "time you loop over it": grads[index],
             })
     with hint("max_norm <= 0 must raise ValueError (the stub's check does this: keep it at the top)"):
         with pytest.raises(ValueError):
@@ -160,6 +161,9 @@ def test_optimizer_groups(student):
             raise AssertionError("frozen.weight is in the optimiser")
     with hint("the tied weight is one tensor: list parameters once (model.parameters() does), not per module"):
         assert len(all_names) == len(set(all_names)), f"a parameter appears twice: {all_names}"
+    if sorted(decayed["names"]) == ["hidden.bias", "norm.bias", "norm.weight"]:
+        with hint("the groups are swapped: group 0 is the decayed one (the 2-D weights), group 1 the 1-D ones"):
+            raise AssertionError(f"group 0 holds {decayed['names']}")
     if "norm.weight" in decayed["names"]:
         with hint("the norm's scale is decayed: choose by p.dim() (2 or more dims are decayed), not by the name "
                   "'bias'"):

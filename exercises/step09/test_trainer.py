@@ -9,6 +9,8 @@ loss, every learning rate and the final weights with your run.
 
 import dataclasses
 import math
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -23,12 +25,15 @@ from grader.probes import parameters_by_name
 V, BLOCK, BATCH = 6, 8, 4
 GET_BATCH = {"step02 get_batch": "step02/test_dataset.py::test_get_batch_matches_its_starts"}
 EVALUATE = {"evaluate": "test_evaluate_scores_every_token_once"}
-LOOP = {**GET_BATCH, "train": "test_train_matches_a_replay_of_the_documented_loop"}
+LOOP = {**GET_BATCH, **EVALUATE, "train": "test_train_matches_a_replay_of_the_documented_loop"}
+CHECKPOINTS = {**LOOP, "the checkpoint": "test_checkpoint_holds_the_documented_state"}
+DROPOUT = 0.2
 
 
 def train_config(student, **changes):
+    # Not the defaults: a loop that ignores a setting shows.
     settings = dict(steps=12, batch_size=BATCH, block_size=BLOCK, max_lr=0.05, min_lr=0.005, warmup_steps=3,
-                    weight_decay=0.1, beta1=0.9, beta2=0.99, grad_clip=0.1, eval_interval=5,
+                    weight_decay=0.2, beta1=0.8, beta2=0.95, grad_clip=0.1, eval_interval=5,
                     checkpoint_interval=5, seed=0)
     return student.trainer.TrainConfig(**{**settings, **changes})
 
@@ -115,12 +120,20 @@ def test_train_matches_a_replay_of_the_documented_loop(student, generator):
     train_ids, val_ids = ids[:160], ids[160:]
     config = train_config(student)
     settings = student.probe(fields_of, config)
-    model = student.probe(table_lm, seed=3)
+    model = student.probe(table_lm, dropout=DROPOUT, seed=3)
+    student.probe(set_mode, model, False)  # it arrives in eval mode: train must switch dropout on
     history = student.trainer.train(model, train_ids, val_ids, config)
     steps = settings["steps"]
+    with hint("train must call model.train() first: the model may arrive in eval mode, with dropout off"):
+        training_calls = [call for call in student.probe(calls_of, model) if call["grad"]]
+        assert training_calls and all(call["training"] for call in training_calls), \
+            "the model ran its training steps in eval mode"
     assert isinstance(history, dict) and {"step", "loss", "lr", "grad_norm", "evals"} <= set(history), \
         f"train returns a dict with step, loss, lr, grad_norm and evals, got {type(history).__name__}"
     assert list(history["step"]) == list(range(steps)), f"history['step'] should be 0..{steps - 1}"
+    with hint("record loss.item(), a Python float: a tensor in the history keeps its whole graph alive"):
+        assert all(type(loss) is float for loss in history["loss"]), \
+            f"history['loss'] holds {type(history['loss'][0]).__name__}, not float"
     replay = replay_training(train_ids, settings)
     with hint("the learning rates differ from lr_at(step, ...) for step = 0, 1, ...: the schedule spans "
               "config.steps, with config.warmup_steps, max_lr and min_lr"):
@@ -136,20 +149,34 @@ def test_train_matches_a_replay_of_the_documented_loop(student, generator):
         "every parameter is decayed: build the optimiser with your configure_optimizer (no decay on 1-D "
         "parameters)": replay_training(train_ids, settings, decay_all=True)["loss"],
     }
+    mistakes["the batches come from torch's global generator: draw them from a torch.Generator of their own "
+             "(seeded with config.seed), passed to get_batch"] = replay_training(train_ids, settings,
+                                                                                 global_batches=True)["loss"]
+    mistakes["the optimiser ignores the config: pass weight_decay and betas=(beta1, beta2) to "
+             "configure_optimizer"] = replay_training(train_ids, settings, default_optimizer=True)["loss"]
+    # A correct loop matches the replay to ~2e-7: the tolerance is tight enough for a wrong beta2.
     expect_close(torch.tensor(history["loss"]), torch.tensor(replay["loss"]), name="the losses of the run",
-                 atol=1e-5, mistakes={hint_: torch.tensor(losses) for hint_, losses in mistakes.items()})
+                 atol=2e-6, rtol=1e-5, mistakes={hint_: torch.tensor(losses) for hint_, losses in mistakes.items()})
     with hint("grad_norm is the global gradient norm BEFORE clipping (what clip_grad_norm returns)"):
         expect_close(torch.tensor(history["grad_norm"]), torch.tensor(replay["grad_norm"]), name="the gradient norms",
                      atol=1e-5)
     final = student.probe(parameters_by_name, model)
     expect_close(final["table"], replay["table"], name="the trained table", atol=1e-5)
+    unclipped = student.probe(table_lm, dropout=DROPOUT, seed=3)
+    with hint("grad_clip = 0 turns clipping off: then only measure the norm with global_grad_norm (clip_grad_norm "
+              "rejects a max_norm of 0)"):
+        off = student.trainer.train(unclipped, train_ids, val_ids, train_config(student, grad_clip=0.0))
+        expect_close(torch.tensor(off["loss"]), torch.tensor(replay_training(train_ids, {**settings, "grad_clip": 0.0},
+                                                                              clip=False)["loss"]),
+                     name="the losses with grad_clip=0", atol=2e-6, rtol=1e-5)
+        assert min(off["grad_norm"]) > 0, "with grad_clip=0 the gradient norm is still measured and recorded"
     with hint("evaluate on the validation split every eval_interval steps and after the last step, recording "
               "{'step': steps done, 'val_loss', 'perplexity', 'bits_per_token'}"):
         evals = history["evals"]
         assert [e["step"] for e in evals] == [5, 10, 12], f"evaluations at {[e['step'] for e in evals]}"
         expected_val = per_token_loss(replay["table"], replay["bias"], val_ids).mean()
         expect_close(torch.tensor(float(evals[-1]["val_loss"])), expected_val, name="the last val_loss", atol=1e-5)
-    records = student.probe(records_of_training, student.trainer.train, model, train_ids, val_ids,
+    records = student.probe(records_of_training, student.trainer.train, student.probe(table_lm), train_ids, val_ids,
                             train_config(student, steps=3, eval_interval=2))
     with hint("on_record must be called with each step's record as it is made, and with each evaluation"):
         assert [sorted(r) for r in records] == [["grad_norm", "loss", "lr", "step"]] * 2 + [
@@ -159,7 +186,7 @@ def test_train_matches_a_replay_of_the_documented_loop(student, generator):
 
 @points(2, hint="seed torch's global generator (torch.manual_seed(config.seed): dropout draws from it) and a "
                 "separate torch.Generator for the batches, both at the start of train",
-        builds_on=LOOP)
+        builds_on=GET_BATCH)  # not on the replay test: a run can be reproducible even when it differs from it
 def test_same_seed_same_losses(student, generator):
     ids = random_ids(generator, 120)
     runs = {}
@@ -184,14 +211,18 @@ def test_checkpoint_holds_the_documented_state(student, generator, tmp_path):
     config = train_config(student, checkpoint_interval=4)
     student.trainer.train(model, ids[:100], ids[100:], config, checkpoint_path=str(path), extra=extra)
     assert path.is_file(), f"no checkpoint at {path} after training with checkpoint_path"
-    checkpoint = torch.load(path, weights_only=True)
+    with hint("save plain data: model.state_dict() and optimizer.state_dict(), not the objects themselves (a "
+              "checkpoint is loaded with weights_only=True, which refuses arbitrary objects)"):
+        checkpoint = torch.load(path, weights_only=True)
     expected_keys = {"format", "step", "model", "optimizer", "train_config", "rng", "extra"}
     assert set(checkpoint) == expected_keys, f"the checkpoint's keys are {sorted(checkpoint)}"
     assert checkpoint["format"] == student.trainer.CHECKPOINT_FORMAT
-    assert checkpoint["step"] == 12, f"the last checkpoint should say 12 steps were done, not {checkpoint['step']}"
+    with hint("'step' is the number of steps DONE (the step to resume at): 12 after steps 0..11"):
+        assert checkpoint["step"] == 12, f"the last checkpoint should say 12 steps were done, not {checkpoint['step']}"
     assert sorted(checkpoint["model"]) == ["bias", "table"], "checkpoint['model'] is the model's state_dict()"
-    expect_close(checkpoint["model"]["table"], student.probe(parameters_by_name, model)["table"],
-                 name="the checkpoint's table (the weights after the last step)", atol=0)
+    with hint("save after optimizer.step(): the checkpoint must hold the weights after the last step"):
+        expect_close(checkpoint["model"]["table"], student.probe(parameters_by_name, model)["table"],
+                     name="the checkpoint's table (the weights after the last step)", atol=0)
     assert {"state", "param_groups"} <= set(checkpoint["optimizer"]), "checkpoint['optimizer'] is its state_dict()"
     assert checkpoint["train_config"] == student.probe(fields_of, config), \
         "train_config is dataclasses.asdict(config)"
@@ -221,6 +252,12 @@ def test_checkpoint_writes_are_atomic(student, tmp_path):
     assert torch.equal(survivor["weights"], good["weights"]), "the old checkpoint changed after a failed save"
     left = sorted(p.name for p in path.parent.iterdir())
     assert left == ["checkpoint.pt"], f"a failed save left files behind: {left}"
+    renames = student.probe(renames_made_by, student.trainer.save_checkpoint, str(path))
+    with hint("create the temporary file in the checkpoint's own folder (tempfile.mkstemp(dir=path.parent)): a "
+              "rename from another file system (/tmp is often one) is a copy, not atomic, or fails"):
+        assert renames, "save_checkpoint never renamed a file into place (os.replace or os.rename)"
+        assert all(Path(source).parent == Path(target).parent for source, target in renames), \
+            f"renamed from another folder: {renames}"
 
 
 @points(3, hint="resume must restore everything the next step depends on: the weights, the optimiser's state, "
@@ -233,18 +270,20 @@ def test_resume_continues_exactly(student, generator, tmp_path):
     whole = student.trainer.train(student.probe(table_lm, dropout=0.3, seed=1), train_ids, val_ids, config)
     path = str(tmp_path / "checkpoint.pt")
     first = student.trainer.train(student.probe(table_lm, dropout=0.3, seed=1), train_ids, val_ids, config,
-                                  checkpoint_path=path, stop_after=4)
-    assert list(first["step"]) == [0, 1, 2, 3], f"stop_after=4 should run steps 0..3, ran {first['step']}"
-    assert torch.load(path, weights_only=True)["step"] == 4, "after stop_after=4 the checkpoint should say 4 steps"
+                                  checkpoint_path=path, stop_after=6)
+    assert list(first["step"]) == list(range(6)), f"stop_after=6 should run steps 0..5, ran {first['step']}"
+    with hint("stop_after interrupts the run, it does not shorten it: lr_at still spans config.steps"):
+        assert first["lr"] == pytest.approx(whole["lr"][:6], rel=1e-9), "the rates before the interruption differ"
+    assert torch.load(path, weights_only=True)["step"] == 6, "after stop_after=6 the checkpoint should say 6 steps"
     # A model with other weights: resuming must replace them with the checkpoint's.
     second = student.trainer.train(student.probe(table_lm, dropout=0.3, seed=99), train_ids, val_ids, config,
                                    checkpoint_path=path, resume=True)
-    with hint("the resumed run must go on from the checkpoint's step (4), not start again at 0"):
-        assert list(second["step"]) == list(range(4, 10)), f"the resumed run did steps {second['step']}"
+    with hint("the resumed run must go on from the checkpoint's step (6), not start again at 0"):
+        assert list(second["step"]) == list(range(6, 10)), f"the resumed run did steps {second['step']}"
     with hint("the resumed run's learning rates differ: lr_at the absolute step, with the schedule of config.steps"):
-        assert second["lr"] == pytest.approx(whole["lr"][4:], rel=1e-9)
-    assert first["loss"] == whole["loss"][:4], "the first 4 steps differ from the uninterrupted run"
-    resumed, expected = torch.tensor(second["loss"]), torch.tensor(whole["loss"][4:])
+        assert second["lr"] == pytest.approx(whole["lr"][6:], rel=1e-9)
+    assert first["loss"] == whole["loss"][:6], "the first 6 steps differ from the uninterrupted run"
+    resumed, expected = torch.tensor(second["loss"]), torch.tensor(whole["loss"][6:])
     with hint("the first loss after resuming differs: restore the model's weights (load_state_dict) and both "
               "generators (torch.set_rng_state, batches.set_state) before the first step"):
         expect_close(resumed[:1], expected[:1], name="the first loss after resuming", atol=0, rtol=0)
@@ -255,10 +294,10 @@ def test_resume_continues_exactly(student, generator, tmp_path):
 
 # --- divergence --------------------------------------------------------------------------------
 
-@points(3, hint="check the loss (and the gradient norm) with math.isfinite / torch.isfinite every step, BEFORE "
+@points(3, hint="check the loss and the gradient norm with math.isfinite / torch.isfinite every step, BEFORE "
                 "optimizer.step(); raise TrainingDiverged naming the step and suggesting a lower learning rate or "
                 "clipping; checkpoints written so far stay as they are",
-        builds_on=LOOP)
+        builds_on=CHECKPOINTS)
 def test_divergence_stops_with_advice(student, generator, tmp_path):
     ids = random_ids(generator, 120)
     calm = student.trainer.train(student.probe(unstable_lm), ids[:100], ids[100:],
@@ -281,6 +320,22 @@ def test_divergence_stops_with_advice(student, generator, tmp_path):
     checkpoint = torch.load(path, weights_only=True)
     assert all(bool(torch.isfinite(t).all()) for t in checkpoint["model"].values()), \
         "the checkpoint holds nan or inf weights: check the loss before the update and save only good states"
+    with hint("the check comes after optimizer.step(): the model's weights were already updated with the bad "
+              "gradient. Check the loss right after the forward pass and the norm right after backward()"):
+        weights = student.probe(parameters_by_name, model)
+        assert all(bool(torch.isfinite(w).all()) for w in weights.values()), "the model's weights are nan or inf"
+    # A finite loss with an infinite gradient: only the gradient-norm check catches it, on step 0.
+    bomb = student.probe(gradient_bomb_lm)
+    before = student.probe(parameters_by_name, bomb)
+    with hint("check the gradient norm too (math.isfinite(norm)) before optimizer.step(): a finite loss can still "
+              "have an infinite gradient"):
+        with pytest.raises(Exception) as raised:
+            student.trainer.train(bomb, ids[:100], ids[100:], train_config(student))
+        assert "TrainingDiverged" in type(raised.value).__name__ + str(raised.value), \
+            f"an infinite gradient should raise TrainingDiverged, got {type(raised.value).__name__}: {raised.value}"
+        after = student.probe(parameters_by_name, bomb)
+        assert all(torch.equal(before[name], after[name]) for name in before), \
+            "the weights changed: the update ran with an infinite gradient"
 
 
 # --- the stand-in models, and probes that run next to your code ------------------------------------
@@ -321,8 +376,42 @@ def table_lm(dropout: float = 0.0, seed: int = 0) -> TableLM:
     return TableLM(dropout, seed)
 
 
+class GradientBombLM(TableLM):
+    """A TableLM whose loss has a term sqrt(z) at z = 0: worth 0, with an infinite gradient."""
+
+    def __init__(self):
+        super().__init__()
+        self.zero = nn.Parameter(torch.zeros(1))
+
+    def forward(self, idx, targets=None):
+        logits, loss = super().forward(idx, targets)
+        return logits, None if loss is None else loss + 1e-3 * torch.sqrt(self.zero).sum()
+
+
 def unstable_lm() -> UnstableLM:
     return UnstableLM()
+
+
+def gradient_bomb_lm() -> GradientBombLM:
+    return GradientBombLM()
+
+
+def renames_made_by(save_checkpoint, path) -> list:
+    """The (source, target) of every os.replace / os.rename while saving a checkpoint to ``path``."""
+    calls, replace, rename = [], os.replace, os.rename
+
+    def record(original):
+        def wrapper(source, target, *args, **kwargs):
+            calls.append((str(source), str(target)))
+            return original(source, target, *args, **kwargs)
+        return wrapper
+
+    os.replace, os.rename = record(replace), record(rename)
+    try:
+        save_checkpoint(path, {"format": "test", "weights": torch.ones(2)})
+    finally:
+        os.replace, os.rename = replace, rename
+    return calls
 
 
 def fields_of(config) -> dict:
@@ -356,16 +445,20 @@ def save_something_unpicklable(save_checkpoint, path):
     return None
 
 
-def replay_training(train_ids, settings, *, constant_lr=False, clip=True, accumulate=False, decay_all=False) -> dict:
+def replay_training(train_ids, settings, *, constant_lr=False, clip=True, accumulate=False, decay_all=False,
+                    global_batches=False, default_optimizer=False) -> dict:
     """The documented loop, written with torch's own pieces; the keywords switch on common mistakes."""
     torch.manual_seed(settings["seed"])
-    batches = torch.Generator().manual_seed(settings["seed"])
-    model = TableLM(seed=3)
+    batches = None if global_batches else torch.Generator().manual_seed(settings["seed"])
+    model = TableLM(dropout=DROPOUT, seed=3)
     decay = [model.table] + ([model.bias] if decay_all else [])
-    groups = [{"params": decay, "weight_decay": settings["weight_decay"]}]
+    weight_decay, betas = settings["weight_decay"], (settings["beta1"], settings["beta2"])
+    if default_optimizer:
+        weight_decay, betas = 0.1, (0.9, 0.99)
+    groups = [{"params": decay, "weight_decay": weight_decay}]
     if not decay_all:
         groups.append({"params": [model.bias], "weight_decay": 0.0})
-    optimizer = torch.optim.AdamW(groups, lr=settings["max_lr"], betas=(settings["beta1"], settings["beta2"]))
+    optimizer = torch.optim.AdamW(groups, lr=settings["max_lr"], betas=betas)
     out = {"lr": [], "loss": [], "grad_norm": []}
     steps, warmup = settings["steps"], settings["warmup_steps"]
     T, n = settings["block_size"], train_ids.numel()

@@ -22,7 +22,7 @@ The loop, for step s = start, ..., steps - 1:
 
     lr = lr_at(s)  -> every parameter group of the optimiser
     x, y = get_batch(train_ids, ...)                 (your step 02, the batch generator)
-    loss = model(x, y)                               stop if not finite
+    _, loss = model(x, y)                            stop if not finite
     zero the gradients, loss.backward()
     clip the gradients (or only measure their norm) stop if not finite
     optimizer.step()
@@ -125,8 +125,9 @@ def evaluate(model: torch.nn.Module, ids: torch.Tensor, block_size: int, batch_s
 def save_checkpoint(path: str | Path, checkpoint: dict) -> None:
     """Write ``checkpoint`` (a dict of tensors and plain data) to ``path`` atomically.
 
-    ``torch.save`` it to a temporary file in the same folder (create the folder if needed),
-    then ``os.replace`` the temporary file over ``path``: a reader sees the old checkpoint
+    ``torch.save`` it to a temporary file in the same folder (create the folder if needed;
+    the same folder, because a rename across file systems is not atomic, or fails), then
+    ``os.replace`` the temporary file over ``path``: a reader sees the old checkpoint
     or the new one, never half a file, even when writing fails or the process is killed.
     When writing fails, remove the temporary file and raise the error.
     """
@@ -158,17 +159,18 @@ def train(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Tensor
           extra: dict | None = None, on_record: Callable[[dict], None] | None = None) -> dict:
     """Train ``model`` with AdamW, following the loop in the module docstring.
 
-    Setup (a fresh run): seed torch's global generator with ``config.seed`` (dropout draws
-    from it) and make a separate ``torch.Generator`` seeded with ``config.seed`` for the
-    batches; build the optimiser with ``configure_optimizer`` (lr max_lr, betas (beta1,
-    beta2)). With ``resume=True``, instead load ``checkpoint_path`` and restore the model,
+    Setup (a fresh run): put the model in train mode, seed torch's global generator with
+    ``config.seed`` (dropout draws from it) and make a separate ``torch.Generator`` seeded
+    with ``config.seed`` for the batches; build the optimiser with ``configure_optimizer``
+    (lr max_lr, ``config.weight_decay``, betas (beta1, beta2)). With ``resume=True``, instead load ``checkpoint_path`` and restore the model,
     the optimiser, both generators and the step from it, then go on from that step.
 
     Each step sets the learning rate ``lr_at(step, ...)`` on every parameter group, takes a
     batch with your step 02 ``get_batch(train_ids, batch_size, block_size, generator)``,
     and clips the gradients to ``grad_clip`` when it is > 0 (when it is 0, only measure
-    their global norm). A nan or inf loss or gradient norm raises ``TrainingDiverged``
-    before the update, so the weights and the checkpoint on disk stay as they were.
+    their global norm with ``global_grad_norm``). A nan or inf loss or gradient norm raises
+    ``TrainingDiverged`` before ``optimizer.step()``, so the model's weights and the
+    checkpoint on disk stay as they were after the last good step.
 
     A checkpoint (with ``checkpoint_path``) is a dict with exactly these keys:
     ``"format"`` (CHECKPOINT_FORMAT), ``"step"`` (the steps done), ``"model"`` and
@@ -187,11 +189,14 @@ def train(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Tensor
         stop_after: end after this many steps in all (< config.steps), saving a checkpoint,
             as if the run were interrupted there; the schedule still spans config.steps.
         extra: plain data stored in every checkpoint under ``"extra"``.
-        on_record: called with each record as soon as it exists (for a progress bar).
+        on_record: called with every record as soon as it exists (for a progress bar): each
+            step's ``{"step", "loss", "lr", "grad_norm"}`` right after that step, and each
+            evaluation's dict (see Returns) right after the step it follows.
 
     Returns:
         dict of lists, one entry per step done in this call: ``"step"`` (int),
-        ``"loss"`` (float), ``"lr"`` (float), ``"grad_norm"`` (float, before clipping);
+        ``"loss"`` (a Python float, not a tensor), ``"lr"`` (float), ``"grad_norm"`` (float,
+        before clipping);
         and ``"evals"``: one dict ``{"step", "val_loss", "perplexity", "bits_per_token"}``
         per evaluation, where ``step`` counts the steps done.
 

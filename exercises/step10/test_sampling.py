@@ -351,8 +351,9 @@ def test_temperature_then_top_k_then_top_p(student, generator, seed):
     logits = torch.tensor([0.4, 0.3, 0.2, 0.1]).log()[order] + torch.randn((), generator=generator)
     counts = draw_counts(student, logits, seed + 1, top_k=2, top_p=0.5)
     expect_draws_from(counts, reference_probs(logits, top_k=2, top_p=0.5), name="top_k 2, top_p 0.5", mistakes={
-        "top-p was applied before top-k: apply top-k first, then top-p measures the mass of what top-k left "
-        "(renormalised)": F.softmax(reference_top_k(reference_top_p(logits, 0.5), 2).double(), dim=-1),
+        "top-p was applied before top-k, or skipped because top_k was given: apply both, top-k first, then "
+        "top-p measures the mass of what top-k left (renormalised)":
+            F.softmax(reference_top_k(reference_top_p(logits, 0.5), 2).double(), dim=-1),
     })
 
 
@@ -428,6 +429,11 @@ def test_generate_crops_the_context_to_block_size(student, generator):
         prompt = torch.randint(0, V, (2, prompt_length), generator=generator)
         out = student.sampling.generate(model, prompt.clone(), steps, block_size=block_size,
                                         generator=torch.Generator().manual_seed(prompt_length))
+        with hint("the crop replaced idx, and the start of the prompt is lost: keep the whole sequence in idx and "
+                  "crop into a separate variable, context = idx[:, -block_size:], for the model only"):
+            assert tuple(torch.as_tensor(out).shape) == (2, prompt_length + steps), \
+                f"a prompt of {prompt_length} and {steps} new tokens make {prompt_length + steps} tokens, got " \
+                f"{tuple(torch.as_tensor(out).shape)}"
         seen = student.probe(recorded, model)["contexts"]
         assert len(seen) == steps, f"{steps} new tokens should take {steps} forward passes, the model saw {len(seen)}"
         for i, context in enumerate(seen):
