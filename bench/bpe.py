@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 from collections import defaultdict
@@ -28,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from course.data import shakespeare  # noqa: E402
+from readme import fill_readme  # noqa: E402
 from solutions.step01.bpe import merge_pair  # noqa: E402
 from solutions.step01.regex_bpe import GPT4_SPLIT_PATTERN, split_chunks, train_regex  # noqa: E402
 
@@ -102,13 +102,7 @@ def main() -> None:
                  "| trainer | time (s) | relative to reference |", "|---|---|---|"]
         for name, seconds in rows:
             lines.append(f"| {name} | {seconds:.2f} | {seconds / t_reference:.2f}x |")
-        block = "\n".join(lines)
-        readme = REPO / "README.md"
-        content = readme.read_text()
-        pattern = re.compile(r"(<!-- bench:bpe -->\n).*?(\n<!-- /bench:bpe -->)", re.S)
-        if not pattern.search(content):
-            raise SystemExit("README.md has no <!-- bench:bpe --> block to fill")
-        readme.write_text(pattern.sub(lambda m: m.group(1) + block + m.group(2), content))
+        fill_readme("bpe", "\n".join(lines))
         print("README.md updated")
 
 

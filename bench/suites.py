@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from readme import fill_readme
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,12 +53,7 @@ def main() -> None:
                  f"{args.repeat}, {os.cpu_count()} cores, one torch thread (`python bench/suites.py`):", "",
                  "| step | sandbox (default) | in-process |", "|---|---|---|"]
         lines += [f"| {step} | {s:.1f} s | {i:.1f} s |" for step, s, i in rows]
-        readme = REPO / "README.md"
-        pattern = re.compile(r"(<!-- bench:suites -->\n).*?(\n<!-- /bench:suites -->)", re.S)
-        content = readme.read_text()
-        if not pattern.search(content):
-            raise SystemExit("README.md has no <!-- bench:suites --> block to fill")
-        readme.write_text(pattern.sub(lambda m: m.group(1) + "\n".join(lines) + m.group(2), content))
+        fill_readme("suites", "\n".join(lines))
         print("README.md updated")
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from course import runs  # noqa: E402
 from course.data import shakespeare  # noqa: E402
+from readme import fill_readme  # noqa: E402
 
 CALIBRATION_STEPS = 40
 
@@ -115,6 +115,11 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
     config = trainer.TrainConfig(**fields)
     curve: list[dict] = []
     clock = {"start": time.perf_counter(), "paused": 0.0}
+    # The curve's evaluations run on a twin that gets a copy of the weights: switching the trained model
+    # to eval mode and back would make torch.compile compile its training step again.
+    twin = prepare(preset, text)[2]
+    twin = twin.model if isinstance(twin, FastTraining) else twin
+    inner = model.model if isinstance(model, FastTraining) else model
 
     def training_seconds() -> float:
         return time.perf_counter() - clock["start"] - clock["paused"]
@@ -126,7 +131,8 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
         done = record["step"] + 1
         if done % max(1, steps // 5) == 0 and done < steps:
             paused = time.perf_counter()
-            evaluation = trainer.evaluate(model, val_ids, settings["block_size"], 64)
+            twin.load_state_dict(inner.state_dict())
+            evaluation = trainer.evaluate(twin, val_ids, settings["block_size"], 64)
             clock["paused"] += time.perf_counter() - paused
             curve.append({"step": done, "val_loss": evaluation["loss"], "seconds": training_seconds()})
             print(f"  step {done:>5}  {training_seconds():6.0f} s  val loss {evaluation['loss']:.4f}", flush=True)
@@ -224,12 +230,7 @@ def main() -> None:
     if args.write_readme:
         (REPO / "course" / "assets").mkdir(exist_ok=True)
         (REPO / "course" / "assets" / "shakespeare.png").write_bytes((out / "shakespeare.png").read_bytes())
-        readme = REPO / "README.md"
-        pattern = re.compile(r"(<!-- bench:shakespeare -->\n).*?(\n<!-- /bench:shakespeare -->)", re.S)
-        content = readme.read_text()
-        if not pattern.search(content):
-            raise SystemExit("README.md has no <!-- bench:shakespeare --> block to fill")
-        readme.write_text(pattern.sub(lambda m: m.group(1) + report + m.group(2), content))
+        fill_readme("shakespeare", report)
         print("README.md and course/assets/shakespeare.png updated")
 
 
