@@ -82,8 +82,7 @@ def seconds_per_step(preset: str, text: str, train_ids: torch.Tensor, val_ids: t
     """(seconds per step after warm-up, seconds of warm-up), from a short run of the preset."""
     trainer = runs.load("step09", "trainer", True)
     settings, _, model = prepare(preset, text)
-    config = trainer.TrainConfig(**{**config_fields(trainer, settings), "steps": CALIBRATION_STEPS,
-                                    "warmup_steps": 5, "eval_interval": 10**9})
+    config = runs.train_config(trainer, settings, steps=CALIBRATION_STEPS, warmup_steps=5, eval_interval=10**9)
     stamps = []
     start = time.perf_counter()
     trainer.train(model, train_ids, val_ids[: settings["block_size"] + 2], config,
@@ -91,13 +90,6 @@ def seconds_per_step(preset: str, text: str, train_ids: torch.Tensor, val_ids: t
     warm = CALIBRATION_STEPS // 2
     per_step = (stamps[-1] - stamps[warm]) / (len(stamps) - 1 - warm)
     return per_step, stamps[warm] - start - warm * per_step
-
-
-def config_fields(trainer, settings: dict) -> dict:
-    import dataclasses
-
-    names = {field.name for field in dataclasses.fields(trainer.TrainConfig)}
-    return {key: value for key, value in settings.items() if key in names}
 
 
 def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: Path) -> dict:
@@ -108,17 +100,14 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
     steps = max(50, int(0.95 * (budget - warmup) / per_step))  # 5% to spare: a long run drifts a little slower
     print(f"{preset}: {per_step * 1000:.1f} ms per step after {warmup:.1f} s of warm-up -> {steps} steps "
           f"in {minutes:g} min", flush=True)
-    fields = config_fields(trainer, settings)
     # The trainer evaluates once, after the last step; the curve's evaluations are made here, off the clock.
-    fields.update(steps=steps, warmup_steps=min(fields["warmup_steps"], steps // 10), eval_interval=steps,
-                  checkpoint_interval=steps)
-    config = trainer.TrainConfig(**fields)
+    config = runs.train_config(trainer, settings, steps=steps, warmup_steps=min(settings["warmup_steps"], steps // 10),
+                               eval_interval=steps, checkpoint_interval=steps)
     curve: list[dict] = []
     clock = {"start": time.perf_counter(), "paused": 0.0}
     # The curve's evaluations run on a twin that gets a copy of the weights: switching the trained model
     # to eval mode and back would make torch.compile compile its training step again.
-    twin = prepare(preset, text)[2]
-    twin = twin.model if isinstance(twin, FastTraining) else twin
+    twin = runs.build_model("transformer", tokenizer.vocab_size, settings, use_solutions=True)
     inner = model.model if isinstance(model, FastTraining) else model
 
     def training_seconds() -> float:
@@ -223,7 +212,8 @@ def main() -> None:
                      f"**{v['loss']:.3f}** | {v['perplexity']:.2f} | {v['bits_per_token']:.3f} |")
     best = min(results, key=lambda r: r["val"]["loss"])
     lines += ["", f"A sample of `{best['preset']}` (500 characters, temperature 1, after a newline):", "",
-              "```text", best["sample"].rstrip(), "```", "", "![loss curves of both presets](course/assets/shakespeare.png)"]
+              "```text", best["sample"].rstrip(), "```", "",
+              "![loss curves of both presets](course/assets/shakespeare.png)"]
     report = "\n".join(lines)
     print("\n" + report)
     plot(results, out / "shakespeare.png", args.minutes)

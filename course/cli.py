@@ -212,7 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--model", choices=["bigram", "mlp", "transformer"], default="transformer")
     train.add_argument("--data", default="shakespeare",
                        help="shakespeare, stories (generated TinyStories-style text), abab, or a UTF-8 text file")
-    train.add_argument("--preset", default="small", help="tiny, small or nanogpt-cpu (the settings of a run)")
+    train.add_argument("--preset", default="small",
+                       help="tiny, small, shakespeare-cpu or nanogpt-cpu (the settings of a run)")
     train.add_argument("--steps", type=int, help="optimiser steps (overrides the preset)")
     train.add_argument("--lr", type=float, help="peak learning rate; the schedule decays to a tenth of it")
     for name in ("n-layer", "n-head", "n-embd", "block-size", "batch-size", "seed"):

@@ -272,9 +272,10 @@ def encode_prompt(run: LoadedRun, prompt: str) -> torch.Tensor:
     return torch.tensor([run.tokenizer.encode(prompt)], dtype=torch.long)
 
 
-def perplexity_line(result: dict) -> str:
-    return (f"val loss {result['loss']:.4f}, perplexity {result['perplexity']:.2f}, "
-            f"{result['bits_per_token']:.3f} bits per character")
+def train_config(trainer, settings: dict, **changes):
+    """Step 09's ``TrainConfig`` from the training settings among ``settings`` (a preset holds model sizes too)."""
+    fields = {field.name for field in dataclasses.fields(trainer.TrainConfig)}
+    return trainer.TrainConfig(**{**{key: value for key, value in settings.items() if key in fields}, **changes})
 
 
 def model_settings(settings: dict) -> dict:
@@ -301,8 +302,7 @@ def train_run(kind: str, data: str, preset: str, overrides: dict, out: Path, *, 
     if train_ids.numel() <= settings["block_size"] or val_ids.numel() < 2:
         raise CommandError(f"{data}: {ids.numel()} characters are too few for block_size {settings['block_size']}: "
                            "use more text or a smaller --block-size")
-    fields = {f.name for f in dataclasses.fields(trainer.TrainConfig)}
-    config = trainer.TrainConfig(**{key: value for key, value in settings.items() if key in fields})
+    config = train_config(trainer, settings)
     torch.manual_seed(config.seed)  # the initial weights
     model = build_model(kind, tokenizer.vocab_size, settings, use_solutions).to(device)
     if settings.get("fused_attention") and kind == "transformer":
@@ -353,7 +353,6 @@ def train_run(kind: str, data: str, preset: str, overrides: dict, out: Path, *, 
                                 checkpoint_path=str(checkpoint_path), resume=resume, extra=extra,
                                 on_record=on_record)
     except trainer.TrainingDiverged as err:
-        bar.close()
         write_metrics(metrics_path, records)
         raise RunDiverged(str(err), records) from None
     finally:
@@ -383,7 +382,8 @@ def sample_text(run: LoadedRun, prompt: str, max_new_tokens: int, *, temperature
 # --- experiments: several runs on the same data, one figure ----------------------------------------
 
 EXPERIMENTS = {
-    "n_embd": ("the embedding width doubled", lambda base: {"baseline": {}, "n_embd x2": {"n_embd": 2 * base["n_embd"]}}),
+    "n_embd": ("the embedding width doubled",
+               lambda base: {"baseline": {}, "n_embd x2": {"n_embd": 2 * base["n_embd"]}}),
     "n_layer": ("the number of layers doubled",
                 lambda base: {"baseline": {}, "n_layer x2": {"n_layer": 2 * base["n_layer"]}}),
     "gelu": ("the MLP's activation: ReLU against GELU",
