@@ -1,7 +1,7 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 PY := .venv/bin/python
 
-.PHONY: setup demo test grade status stubs release bench clean
+.PHONY: setup demo test grade status stubs notebooks release bench clean
 
 setup: .venv/.installed
 
@@ -22,6 +22,9 @@ status: setup
 
 stubs: setup
 	$(PY) -m course.cli stubs
+
+notebooks: setup
+	$(PY) -m course.cli notebooks
 
 release: setup
 	$(PY) -m course.cli release --out release

@@ -10,6 +10,7 @@
     course demo                                 the end-to-end demo (same as `make demo`)
     course release --out DIR [--force]          write the student copy of the course (instructors)
     course stubs [--check]                      regenerate exercises/ stubs from solutions/ (instructors)
+    course notebooks [--check]                  rebuild the nbgrader source notebooks (instructors)
 
 The commands that train and sample run *your* modules from ``exercises/``: what you train
 is your own model. When a piece they need is unfinished they stop and name the step to
@@ -26,7 +27,7 @@ import sys
 from pathlib import Path
 
 from course.data import CorpusError
-from grader.release import write_release
+from grader.release import NotebookRelease, write_release
 from grader.status import REPO, CommandError, format_status, graded_with_reuse
 from grader.stubs import stale_stubs, write_stubs
 
@@ -41,11 +42,41 @@ def cmd_status(args) -> int:
     return 0
 
 
+COURSE_ID = "gpt-from-scratch"
+
+
+def notebook_release() -> NotebookRelease:
+    """The course's notebooks: the nbgrader sources and their builder stay with the instructor."""
+    from course.notebooks import NAMES, SOURCE
+
+    folder = "course/notebooks"
+    return NotebookRelease(source=SOURCE, names=NAMES, destination=folder, course_id=COURSE_ID,
+                           instructor_only=[f"{folder}/{name}" for name in
+                                            ("source", "content", "build.py", "__main__.py", "nbgrader_config.py")])
+
+
+def instructor_builder():
+    if not (REPO / "course" / "notebooks" / "build.py").is_file():
+        raise CommandError("the notebooks are built in the instructor copy; this student copy has them ready in "
+                           "course/notebooks/")
+    from course.notebooks import build
+
+    return build
+
+
 def cmd_release(args) -> int:
-    out = write_release(args.out, force=args.force)
+    out_of_date = instructor_builder().stale()
+    if out_of_date:
+        raise CommandError(f"notebooks are out of date ({', '.join(str(p.relative_to(REPO)) for p in out_of_date)}): "
+                           "run `course notebooks` first")
+    out = write_release(args.out, force=args.force, notebooks=notebook_release())
     files = sum(1 for p in out.rglob("*") if p.is_file())
-    print(f"student copy written to {out} ({files} files, no solutions/)")
+    print(f"student copy written to {out} ({files} files, no solutions/; the notebooks in course/notebooks/)")
     return 0
+
+
+def cmd_notebooks(args) -> int:
+    return instructor_builder().main(["--check"] if args.check else [])
 
 
 def cmd_stubs(args) -> int:
@@ -287,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     stubs = sub.add_parser("stubs", help="regenerate the stubs in exercises/ from solutions/ (instructors)")
     stubs.add_argument("--check", action="store_true", help="only report stale stubs (exit 1 if any)")
     stubs.set_defaults(run=cmd_stubs)
+
+    notebooks = sub.add_parser("notebooks", help="rebuild the nbgrader source notebooks and README blocks (instructors)")
+    notebooks.add_argument("--check", action="store_true", help="only report out-of-date files (exit 1 if any)")
+    notebooks.set_defaults(run=cmd_notebooks)
     return parser
 
 

@@ -11,6 +11,9 @@ import re
 import shutil
 from pathlib import Path
 
+from dataclasses import dataclass
+
+from grader.notebooks import notebook_secrets, notebook_text, release_notebooks
 from grader.status import REPO, CommandError
 from grader.stubs import solution_blocks, stale_stubs
 
@@ -18,26 +21,55 @@ from grader.stubs import solution_blocks, stale_stubs
 RELEASE_PATHS = ["README.md", "pyproject.toml", "Makefile", ".gitignore", "scripts", "grader", "course", "exercises"]
 
 
-def leaked_solution_code(release: Path) -> list[str]:
-    """Every solution block of solutions/ that appears in a file of the release."""
+@dataclass
+class NotebookRelease:
+    """Where a course keeps its nbgrader source notebooks and where the student versions go.
+
+    ``source`` is an nbgrader ``source/`` folder (``source/<name>/<name>.ipynb``); ``destination``
+    and every path of ``instructor_only`` are relative to the course root. The instructor-only
+    paths (the source notebooks, whatever they are built from) stay out of the release.
+    """
+    source: Path
+    names: list[str]
+    destination: str
+    course_id: str
+    instructor_only: list[str]
+
+
+def _normalised(text: str) -> str:
+    return "\n".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def leaked_solution_code(release: Path, notebooks: NotebookRelease | None = None) -> list[str]:
+    """Every solution block of solutions/ (and every model answer or hidden test of the source
+    notebooks) that appears in a file of the release."""
     blocks = []
     for module in sorted((REPO / "solutions").glob("step*/*.py")):
         for block in solution_blocks(module.read_text()):
             normalised = "\n".join(line.strip() for line in block.splitlines() if line.strip())
             if normalised:
                 blocks.append((f"{module.parent.name}/{module.name}", normalised))
+    if notebooks is not None:
+        for name in notebooks.names:
+            source = notebooks.source / name / f"{name}.ipynb"
+            blocks += [(f"the notebook {name}", _normalised(secret)) for secret in notebook_secrets(source)]
     leaks = []
     for path in release.rglob("*"):
         if not path.is_file() or path.suffix not in {".py", ".md", ".ipynb", ".txt", ".toml", ".cfg"}:
             continue
-        text = "\n".join(line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip())
+        raw = notebook_text(path) if path.suffix == ".ipynb" else path.read_text(errors="replace")
+        text = _normalised(raw)
         leaks += [f"{path.relative_to(release)} contains a solution block of {origin}"
                   for origin, block in blocks if block in text]
     return leaks
 
 
-def write_release(out: str | Path, force: bool = False) -> Path:
-    """Write the student copy to ``out``; return its resolved path."""
+def write_release(out: str | Path, force: bool = False, notebooks: NotebookRelease | None = None) -> Path:
+    """Write the student copy to ``out``; return its resolved path.
+
+    With ``notebooks``, the source notebooks stay behind and their student versions (made by
+    nbgrader) are written to ``notebooks.destination``.
+    """
     if not (REPO / "solutions").is_dir():
         raise CommandError("course release needs the instructor copy (solutions/ is missing here)")
     stale = stale_stubs(REPO)
@@ -53,13 +85,24 @@ def write_release(out: str | Path, force: bool = False) -> Path:
             raise CommandError(f"{out} is not empty: choose another --out or add --force to replace it")
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info")
+    patterns = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache", "*.egg-info", ".ipynb_checkpoints")
+    held_back = {(REPO / path).resolve() for path in (notebooks.instructor_only if notebooks else [])}
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        return set(patterns(folder, names)) | {n for n in names if (Path(folder) / n).resolve() in held_back}
+
     for name in RELEASE_PATHS:
         source = REPO / name
         if source.is_dir():
             shutil.copytree(source, out / name, ignore=ignore)
         elif source.is_file():
             shutil.copy2(source, out / name)
+    if notebooks is not None:
+        try:
+            release_notebooks(notebooks.source, notebooks.names, out / notebooks.destination, notebooks.course_id)
+        except BaseException:
+            shutil.rmtree(out)
+            raise
     # The student README leaves out the instructor-only sections.
     readme = out / "README.md"
     readme.write_text(re.sub(r"<!-- instructor-only -->.*?<!-- /instructor-only -->\n", "", readme.read_text(),
@@ -67,7 +110,7 @@ def write_release(out: str | Path, force: bool = False) -> Path:
     # In the student copy a bare `pytest` grades every step.
     pyproject = out / "pyproject.toml"
     pyproject.write_text(re.sub(r'testpaths = \["tests"\]', 'testpaths = ["exercises"]', pyproject.read_text()))
-    leaks = leaked_solution_code(out)
+    leaks = leaked_solution_code(out, notebooks)
     if leaks:
         shutil.rmtree(out)
         raise CommandError("release aborted, solution code would leak: " + "; ".join(leaks))

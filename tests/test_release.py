@@ -43,6 +43,36 @@ def test_release_contains_no_solution_code(release):
     assert "index_put_" not in stub
 
 
+def test_release_holds_the_student_notebooks_and_not_their_sources(release):
+    from course.notebooks import NAMES
+
+    folder = release / "course" / "notebooks"
+    assert sorted(p.stem for p in folder.glob("*.ipynb")) == sorted(NAMES)
+    assert not {"source", "content", "build.py", "nbgrader_config.py"} & {p.name for p in folder.iterdir()}
+    for notebook in folder.glob("*.ipynb"):
+        text = notebook.read_text()
+        assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text, notebook.name
+        assert "YOUR ANSWER HERE" in text, notebook.name
+
+
+def test_the_leak_check_catches_a_model_answer(release, tmp_path):
+    from course.cli import notebook_release
+
+    notebooks = notebook_release()
+    copy = tmp_path / "copy"
+    (copy / "course").mkdir(parents=True)
+    source = notebooks.source / "step05" / "step05.ipynb"
+    (copy / "course" / "step05.ipynb").write_text(source.read_text())
+    leaks = leaked_solution_code(copy, notebooks)
+    assert leaks and all("the notebook step05" in leak for leak in leaks)
+
+
+def test_student_copy_cannot_rebuild_the_notebooks(release):
+    result = subprocess.run([sys.executable, "-m", "course.cli", "notebooks"], cwd=release, capture_output=True,
+                            text=True)
+    assert result.returncode == 2 and "instructor copy" in result.stderr
+
+
 def test_the_leak_check_catches_a_solution_file(tmp_path):
     (tmp_path / "exercises").mkdir()
     (tmp_path / "exercises" / "bigram.py").write_text((REPO / "solutions" / "step00" / "bigram.py").read_text())

@@ -1,0 +1,5 @@
+import sys
+
+from course.notebooks.build import main
+
+sys.exit(main())
