@@ -11,6 +11,8 @@
     course release --out DIR [--force]          write the student copy of the course (instructors)
     course stubs [--check]                      regenerate exercises/ stubs from solutions/ (instructors)
     course notebooks [--check]                  rebuild the nbgrader source notebooks (instructors)
+    course grade SUBMISSIONS --out DIR [--steps step00-step10] [--jobs N] ...   grade a class (instructors)
+    course gradescope-bundle --out autograder.zip [--steps ...] [--seed N]     a Gradescope autograder
 
 The commands that train and sample run *your* modules from ``exercises/``: what you train
 is your own model. When a piece they need is unfinished they stop and name the step to
@@ -72,6 +74,93 @@ def cmd_release(args) -> int:
     out = write_release(args.out, force=args.force, notebooks=notebook_release())
     files = sum(1 for p in out.rglob("*") if p.is_file())
     print(f"student copy written to {out} ({files} files, no solutions/; the notebooks in course/notebooks/)")
+    return 0
+
+
+def parse_steps(text: str | None) -> list[str]:
+    """``step00-step10``, ``step03,step05`` or None (every step with a suite)."""
+    available = sorted(p.name for p in (REPO / "exercises").glob("step[0-9][0-9]") if any(p.glob("test_*.py")))
+    if not text:
+        return available
+    chosen: list[str] = []
+    for part in text.split(","):
+        bounds = part.strip().split("-")
+        if len(bounds) == 2 and all(b in available for b in bounds):
+            chosen += [s for s in available if bounds[0] <= s <= bounds[1]]
+        elif len(bounds) == 1 and bounds[0] in available:
+            chosen.append(bounds[0])
+        else:
+            raise CommandError(f"--steps {text!r}: name steps such as step00-step10 or step03,step05 "
+                               f"(available: {available[0]} to {available[-1]})")
+    return sorted(set(chosen))
+
+
+def cmd_grade(args) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    from grader import batch
+    from grader.isolation import unavailable_reason
+
+    out = Path(args.out)
+    steps = parse_steps(args.steps)
+    if not args.no_isolation:
+        reason = unavailable_reason()
+        if reason:
+            raise CommandError(f"course grade runs each student's code inside bubblewrap, which cannot run here: "
+                               f"{reason}. Add --no-isolation to grade without it (the summary will say so)")
+    notebooks = batch.read_nbgrader_csv(Path(args.nbgrader_csv)) if args.nbgrader_csv else None
+    # One seed per batch, recorded: a rerun (resuming a stopped batch) grades with the same one.
+    record = out / "batch.json"
+    recorded = json.loads(record.read_text()) if record.is_file() else {}
+    seed = args.seed if args.seed is not None else recorded.get("seed") or batch.new_seed()
+    options = batch.Options(suites=REPO / "exercises", steps=steps, seed=seed, jobs=args.jobs,
+                            timeout_s=args.timeout, call_timeout_s=args.call_timeout, memory_mb=args.memory,
+                            isolate=not args.no_isolation, force=args.force)
+    entries = batch.submissions(Path(args.submissions))
+    if not entries:
+        raise CommandError(f"{args.submissions} holds no submission (one folder or .zip per student)")
+    out.mkdir(parents=True, exist_ok=True)
+    batch.write_atomically(record, json.dumps({"seed": seed, "steps": steps, "isolation": not args.no_isolation},
+                                              indent=1) + "\n")
+    print(f"grading {len(entries)} submissions, {steps[0]}..{steps[-1]}, grading seed {seed}, "
+          f"{args.jobs} at a time{'' if options.isolate else ', WITHOUT isolation'}")
+    reused = 0
+    with tqdm(total=len(entries), unit="student") as bar:
+        def on_result(result, was_reused):
+            nonlocal reused
+            reused += was_reused
+            bar.set_postfix_str(f"{result.student}: {result.points:g}" if result.steps else result.student)
+            bar.update()
+
+        results = batch.run_batch(Path(args.submissions), out, options, on_result)
+    batch.write_gradebook(results, out, steps, notebooks, isolated=options.isolate)
+    print((out / "summary.md").read_text())
+    if reused:
+        print(f"{reused} students were graded by an earlier run and kept (--force grades them again)")
+    print(f"gradebook: {out / 'grades.csv'}; feedback: {out / 'feedback'}/")
+    return 0
+
+
+def cmd_gradescope_bundle(args) -> int:
+    from grader import batch
+    from grader.gradescope import build_bundle
+
+    steps = parse_steps(args.steps)
+    files = {}
+    for folder in ("grader", "exercises"):
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                files[path.relative_to(REPO).as_posix()] = path
+    # The suites read a corpus helper of the course; nothing else of course/ goes in.
+    for name in ("course/__init__.py", "course/data.py", "course/tinystories.py", "pyproject.toml"):
+        files[name] = REPO / name
+    seed = args.seed if args.seed is not None else batch.new_seed()
+    requirements = ["numpy>=1.24", "pytest>=8.0", "regex>=2023.0", "tiktoken>=0.7", "bpe-openai>=0.1.4"]
+    out = build_bundle(Path(args.out), files, steps, seed, requirements)
+    print(f"wrote {out}: {len(files)} files, {steps[0]}..{steps[-1]}, grading seed {seed}; upload it as the "
+          "assignment's autograder (Gradescope: Configure Autograder, zip file upload)")
     return 0
 
 
@@ -318,6 +407,27 @@ def build_parser() -> argparse.ArgumentParser:
     stubs = sub.add_parser("stubs", help="regenerate the stubs in exercises/ from solutions/ (instructors)")
     stubs.add_argument("--check", action="store_true", help="only report stale stubs (exit 1 if any)")
     stubs.set_defaults(run=cmd_stubs)
+
+    grade = sub.add_parser("grade", help="grade a folder of submissions into a gradebook (instructors)")
+    grade.add_argument("submissions", help="a folder with one folder or .zip per student, named by the student's id")
+    grade.add_argument("--out", required=True, help="where grades.csv, feedback/ and summary.md go")
+    grade.add_argument("--steps", help="e.g. step00-step10 or step03,step05 (default: every step)")
+    grade.add_argument("--jobs", type=int, default=2, help="students graded at once (default 2)")
+    grade.add_argument("--timeout", type=float, default=600.0, help="seconds for one student, all steps (default 600)")
+    grade.add_argument("--call-timeout", type=float, default=10.0, help="seconds per call into student code")
+    grade.add_argument("--memory", type=int, default=4096, help="MB of memory for a student's worker (default 4096)")
+    grade.add_argument("--seed", type=int, help="the grading seed (default: chosen for the batch, and recorded)")
+    grade.add_argument("--force", action="store_true", help="grade again the students an earlier run graded")
+    grade.add_argument("--no-isolation", action="store_true",
+                       help="grade without bubblewrap (where it cannot run); the summary says so")
+    grade.add_argument("--nbgrader-csv", metavar="FILE", help="merge nbgrader's export CSV: a column per notebook")
+    grade.set_defaults(run=cmd_grade)
+
+    bundle = sub.add_parser("gradescope-bundle", help="build a Gradescope autograder zip (instructors)")
+    bundle.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
+    bundle.add_argument("--steps", help="e.g. step00-step10 (default: every step)")
+    bundle.add_argument("--seed", type=int, help="the grading seed (default: a new one, recorded in the bundle)")
+    bundle.set_defaults(run=cmd_gradescope_bundle)
 
     notebooks = sub.add_parser("notebooks", help="rebuild the nbgrader source notebooks and README blocks (instructors)")
     notebooks.add_argument("--check", action="store_true", help="only report out-of-date files (exit 1 if any)")

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -203,6 +204,9 @@ def pytest_addoption(parser):
                     help="seconds a call into your code may take (in-process: a whole test; default 10)")
     group.addoption("--worker-memory-mb", type=int, default=6144, metavar="MB",
                     help="address-space limit of the worker process (default 6144)")
+    group.addoption("--isolate", action="store_true",
+                    help="run the worker inside bubblewrap: no network, no files but the graded modules "
+                         "(batch grading; Linux with bubblewrap installed)")
 
 
 def _graded_root(config) -> Path:
@@ -220,6 +224,20 @@ def _graded_root(config) -> Path:
                                     "which are not part of the student copy of the course")
         return root
     return here / "exercises"
+
+
+def _suite_folders(config) -> list[Path]:
+    """The step folders named on the command line (where the suites and their probes are)."""
+    folders = []
+    for arg in config.args:
+        path = Path(arg.split("::")[0]).resolve()
+        if path.is_file():
+            path = path.parent
+        step = step_of(path)
+        if step:
+            path = next(p for p in [path, *path.parents] if p.name == step)
+        folders.append(path)
+    return folders or [config.rootpath / "exercises"]
 
 
 def _announce(config, text: str) -> None:
@@ -240,6 +258,7 @@ def _is_xdist_worker(config) -> bool:
     return hasattr(config, "workerinput")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's tmp_path factory reads --basetemp
 def pytest_configure(config):
     global _config
     _config = config
@@ -255,8 +274,25 @@ def pytest_configure(config):
     if config.getoption("in_process"):
         backend = InProcess(root, announce=lambda text: _announce(config, text))
     else:
+        isolation = None
+        if config.getoption("isolate"):
+            from grader.isolation import Isolation, unavailable_reason
+
+            reason = unavailable_reason()
+            if reason:
+                raise pytest.UsageError(f"--isolate: {reason}")
+            # The worker sees the grading framework, the suites (the probes live in the test files)
+            # and the graded modules; nothing else of the instructor's files.
+            # The tests' tmp_path folders are shared with the worker (checkpoints go both ways):
+            # they live under a --basetemp of their own, which is all the worker may write to.
+            # pytest deletes and recreates the basetemp folder itself, so the worker gets its parent.
+            if not config.option.basetemp:
+                config.option.basetemp = str(Path(tempfile.mkdtemp(prefix="grading-shared-")) / "tmp")
+            shared = Path(config.option.basetemp).resolve().parent
+            shared.mkdir(parents=True, exist_ok=True)
+            isolation = Isolation(readable=[*_suite_folders(config), root], writable=[shared])
         backend = Sandbox(root, memory_mb=config.getoption("worker_memory_mb"),
-                          timeout_s=config.getoption("call_timeout"))
+                          timeout_s=config.getoption("call_timeout"), isolation=isolation)
     config.stash[STATE] = GradingState(root, backend, config.getoption("call_timeout"),
                                        config.getoption("grading_seed"))
     config.stash[EARLIER] = EarlierSteps(config, root)

@@ -26,7 +26,7 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from grader.wire import HandleRef, ModuleRef, dump_request, load_reply
+from grader.wire import MAX_REPLY_BYTES, HandleRef, ModuleRef, RefusedReply, dump_request, load_reply
 
 WORKER_START_TIMEOUT_S = 120
 
@@ -185,15 +185,20 @@ def can_fork() -> bool:
 class Sandbox:
     """Runs student code in a worker process and forwards requests to it."""
 
-    def __init__(self, root: Path, memory_mb: int = 6144, timeout_s: float = 10.0):
+    def __init__(self, root: Path, memory_mb: int = 6144, timeout_s: float = 10.0, isolation=None):
         self.root = root
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
+        # A ``grader.isolation.Isolation``: start every worker inside bubblewrap (never forked).
+        self.isolation = isolation
         self.generation = 0
         self.process: subprocess.Popen | _ForkedWorker | None = None
         self.connection = None
         self.ready = False
         self.imported: set[tuple[str, str]] = set()
+        # Imports that timed out or killed the worker: every later test fails at once instead of
+        # waiting for the same timeout again.
+        self.broken_imports: dict[tuple[str, str], str] = {}
         self.notes: dict[str, None] = {}  # messages for the end of the run, e.g. a skipped breakpoint()
 
     # -- the worker's life ------------------------------------------------------
@@ -202,7 +207,9 @@ class Sandbox:
         if self.process is not None:
             return
         parent_end, child_end = multiprocessing.Pipe(duplex=True)
-        if can_fork():
+        if self.isolation is not None:
+            self.process = self._spawn_isolated(child_end)
+        elif can_fork():
             self.process = self._fork(parent_end, child_end)
         else:
             self.process = self._spawn(child_end)
@@ -238,6 +245,21 @@ class Sandbox:
             pass_fds=(child_end.fileno(),), env=env, stdin=subprocess.DEVNULL,
         )
 
+    def _spawn_isolated(self, child_end) -> subprocess.Popen:
+        """The worker inside bubblewrap: it sees its own copy of the graded modules and little else.
+
+        Its stdout and stderr go nowhere: what student code prints through Python comes back in
+        the replies (capped), and nothing it writes to the raw descriptors can flood the grader.
+        """
+        # The framework is seen at a neutral place: the instructor's checkout itself (with its own
+        # exercises/ package, and solutions/) must not be importable in there.
+        self.isolation.mounts[Path(__file__).resolve().parent] = Path("/opt/course-grader/grader")
+        self.isolation.python_path = [Path("/opt/course-grader")]
+        argv = [sys.executable, "-m", "grader.worker", str(child_end.fileno()), str(self.root), str(self.memory_mb)]
+        return subprocess.Popen(self.isolation.command(argv), pass_fds=(child_end.fileno(),),
+                                preexec_fn=self.isolation.set_limits, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
     def stop(self) -> None:
         """End the worker. The next request starts a fresh one, which imports modules anew."""
         self.imported.clear()
@@ -258,13 +280,21 @@ class Sandbox:
             self.stop()
             raise StudentTimeout(f"timed out after {timeout:g} s in `{what}`")
         try:
-            payload = self.connection.recv_bytes()
-        except (EOFError, OSError):
+            # The length is checked before the bytes are read: a huge reply is never held in memory.
+            payload = self.connection.recv_bytes(MAX_REPLY_BYTES)
+        except EOFError:
             code = self.process.wait()
             self.stop()  # close our end of the pipe too
             raise WorkerCrashed(f"the worker exited with code {code} during {what}") from None
+        except OSError:
+            self.stop()
+            raise WorkerCrashed(f"the worker's reply to {what} was larger than {MAX_REPLY_BYTES} bytes and was "
+                                "refused") from None
         try:
             return load_reply(payload)
+        except RefusedReply as error:
+            self.stop()
+            raise WorkerCrashed(f"the worker's reply to {what} was refused: {error}") from None
         except Exception:
             # Only data may come back; anything else means the worker was tampered with.
             self.stop()
@@ -321,11 +351,16 @@ class Sandbox:
         # Start (or restart) the worker first: a handle made before a restart would be stale.
         self._ensure_ready()
         ref = ModuleRef(step, name)
+        if (step, name) in self.broken_imports:
+            raise ModuleDoesNotImport(self.broken_imports[(step, name)])
         if (step, name) not in self.imported:
             try:
                 self.request(("import", ref), f"import of {step}/{name}.py")
             except StudentError as err:
-                if isinstance(err, (StudentTimeout, WorkerCrashed)) or not err.info:
+                if isinstance(err, (StudentTimeout, WorkerCrashed)):
+                    self.broken_imports[(step, name)] = f"{step}/{name}.py does not import: {err}"
+                    raise ModuleDoesNotImport(self.broken_imports[(step, name)]) from None
+                if not err.info:
                     raise
                 raise import_failure(step, name, err.info["type"], err.info["message"], err.info.get("where")) from None
             self.imported.add((step, name))

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 import io
 import pickle
+import pickletools
+import zipfile
 from typing import Any
 
 import torch
@@ -72,9 +74,87 @@ def dump_reply(reply: dict) -> bytes:
     return buffer.getvalue()
 
 
+MAX_REPLY_BYTES = 256 * 1024 * 1024  # the largest reply read at all (checked before it is read)
+MAX_NESTING = 64  # containers inside containers; real replies nest a few levels
+
+
+class RefusedReply(ValueError):
+    """A reply that is not plain data of a sane size and shape."""
+
+
+def _nesting(pickled: bytes) -> int:
+    """How deeply the containers of a pickle nest, found by reading its opcodes without building anything.
+
+    Every opcode that consumes stack items and pushes a result nests one level deeper than the
+    deepest item it consumed; memo gets push the depth that was stored.
+    """
+    stack: list[int | None] = []  # None marks a MARK
+    memo: dict[object, int] = {}
+    deepest = 0
+    for opcode, arg, _ in pickletools.genops(pickled):
+        if opcode.name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+            memo[arg if opcode.name != "MEMOIZE" else len(memo)] = stack[-1] if stack and stack[-1] is not None else 0
+            continue
+        if opcode.name in ("GET", "BINGET", "LONG_BINGET"):
+            stack.append(memo.get(arg, 0))
+            continue
+        if opcode.name == "MARK":
+            stack.append(None)
+            continue
+        consumed: list[int] = []
+        before = opcode.stack_before
+        if pickletools.markobject in before:
+            while stack and stack[-1] is not None:
+                consumed.append(stack.pop())
+            if stack:
+                stack.pop()  # the MARK
+            extra = before.index(pickletools.markobject)  # items below the mark that the opcode also takes
+            for _ in range(extra):
+                if stack:
+                    consumed.append(stack.pop() or 0)
+        else:
+            for _ in range(len(before)):
+                if stack:
+                    consumed.append(stack.pop() or 0)
+        depth = (max(consumed) + 1) if consumed else 0
+        deepest = max(deepest, depth)
+        stack.extend([depth] * len(opcode.stack_after))
+    return deepest
+
+
+def check_reply(payload: bytes) -> None:
+    """Refuse a reply before it is decoded: too large, compressed (a zip bomb), or nested too deeply
+    (decoding or hashing it would overflow the C stack and crash the grading process)."""
+    if len(payload) > MAX_REPLY_BYTES:
+        raise RefusedReply(f"the reply is {len(payload)} bytes, more than {MAX_REPLY_BYTES}")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+    except zipfile.BadZipFile:
+        raise RefusedReply("the reply is not in torch's format") from None
+    with archive:
+        infos = archive.infolist()
+        if len(infos) > 100_000 or sum(i.file_size for i in infos) > MAX_REPLY_BYTES:
+            raise RefusedReply("the reply unpacks to more than it may hold")
+        if any(i.compress_type != zipfile.ZIP_STORED or i.file_size != i.compress_size for i in infos):
+            raise RefusedReply("the reply is compressed, which the worker never does")
+        pickles = [i for i in infos if i.filename.endswith("/data.pkl") or i.filename == "data.pkl"]
+        if len(pickles) != 1:
+            raise RefusedReply("the reply does not hold exactly one pickle")
+        try:
+            depth = _nesting(archive.read(pickles[0]))
+        except Exception as error:
+            raise RefusedReply(f"the reply's pickle is malformed ({type(error).__name__})") from None
+    if depth > MAX_NESTING:
+        raise RefusedReply(f"the reply nests {depth} levels deep, more than {MAX_NESTING}")
+
+
 def load_reply(payload: bytes) -> dict:
-    """Decode a worker reply with torch's restricted unpickler (never runs code)."""
-    return torch.load(io.BytesIO(payload), weights_only=True)
+    """Decode a worker reply with torch's restricted unpickler (never runs code), after ``check_reply``."""
+    check_reply(payload)
+    reply = torch.load(io.BytesIO(payload), weights_only=True)
+    if not isinstance(reply, dict):
+        raise RefusedReply("the reply is not a dict")
+    return reply
 
 
 def dump_request(request: tuple) -> bytes:

@@ -98,7 +98,7 @@ def test_a_malicious_reply_is_refused_not_unpickled(tmp_path):
     score, output, _ = run_suite("step00", "--student-root", str(root))
     assert not marker.exists(), "the grading process ran code from the worker's reply"
     assert score["points"] == 0
-    assert "was not plain data and was refused" in output
+    assert "was refused" in output
 
 
 @pytest.mark.parametrize("step", STEPS)

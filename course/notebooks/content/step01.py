@@ -83,6 +83,16 @@ NOTEBOOK = Notebook("step01", "Tokenizers", [
         combine ids that only exist because of an earlier merge. Applying them in another order would give
         a different split from the one seen in training, or miss merges whose parts never form.
     """),
+    Question("step01-boundary", 1, """
+        Why does the regex tokenizer split the text into chunks (words, numbers, punctuation, spaces) before
+        learning merges? What would go wrong if merges could cross the boundary between a word and the space
+        before the next one?
+    """, """
+        Without the split, frequent neighbours across word boundaries merge too: "e t" or "d the" become tokens,
+        so the same word gets different tokens depending on what precedes or follows it, and the vocabulary
+        fills with fragments of phrases instead of reusable words and word pieces. Splitting first keeps every
+        token inside one chunk, so "the" is encoded the same everywhere.
+    """),
     Numeric("step01-bytes", 1, """
         Before any merge, how many ids does byte-level BPE produce for the text `Café 🙂` (C, a, f, é, a
         space and the emoji)?

@@ -82,6 +82,25 @@ NOTEBOOK = Notebook("step03", "Embeddings and positions", [
         apart from which token is last. With causal masking it still gets a little order from the mask, but it
         cannot tell how far back a token is, and word order, which language depends on, is mostly lost.
     """),
+    Question("step03-gradient", 1, """
+        Why does the gradient of a lookup touch only the rows that were used? What does that mean for a token
+        that never appears in the training text?
+    """, """
+        A lookup copies row i for every occurrence of id i; the output does not depend on the other rows at all,
+        so their gradient is exactly zero (the one-hot matrix product shows it: a row with a zero coefficient).
+        A token that never appears in training keeps its random initial vector (apart from weight decay), so the
+        model has learned nothing about it.
+    """),
+    Question("step03-far-positions", 1, """
+        A learned position table stops at block_size. What does the sinusoidal encoding give for position
+        10,000, and why might a model still fail there?
+    """, """
+        The formula gives a well-defined vector for any position, so 10,000 has an encoding. But the model was
+        trained only on positions below block_size: the combinations of sines and cosines it sees at 10,000 were
+        never in its training data, and attention over such long contexts was never learned, so nothing
+        guarantees sensible behaviour; extrapolating in length needs more (RoPE scaling, ALiBi, training on long
+        contexts).
+    """),
     Numeric("step03-parameters", 1, """
         How many parameters do a token table for 65 ids and a learned position table for 32 positions hold,
         both with vectors of size 64?

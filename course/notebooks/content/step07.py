@@ -93,6 +93,24 @@ NOTEBOOK = Notebook("step07", "The transformer block", [
         sqrt(var + eps), bounds the divisor away from 0 smoothly; outside it would leave sqrt(var) with an
         infinite derivative at var = 0 and change the result noticeably when the variance is small.
     """),
+    Question("step07-rmsnorm", 1, """
+        What does RMSNorm leave out compared with LayerNorm, and why can a model do without it?
+    """, """
+        It does not subtract the mean (and has no bias): it only divides by the root mean square. The model can
+        keep the mean of its vectors small by itself, or not depend on it, and what matters for stable training
+        is fixing the scale; dropping the mean saves computation with no loss in quality, which is why Llama and
+        most recent models use it.
+    """),
+    Question("step07-halves", 1, """
+        Attention mixes positions and the MLP does not. What could a stack of blocks learn with only attention,
+        and with only the MLP?
+    """, """
+        With only the MLP, nothing mixes positions: it is the step 04 model, limited to one token of context.
+        With only attention, each layer can only take weighted averages of value vectors, linear maps of what is
+        there, with little nonlinear processing per position (only the softmax weights are nonlinear); it can
+        move information but hardly transform it. The block needs both: attention to gather, the MLP to compute
+        with what was gathered.
+    """),
     Numeric("step07-block-parameters", 2, """
         How many parameters does one block with n_embd = 64 hold (attention and MLP with biases, two
         LayerNorms with weight and bias, the MLP 4 times wider inside)?

@@ -96,6 +96,14 @@ NOTEBOOK = Notebook("step08", "The full GPT", [
         to block_size characters, so it can continue the word it is in, keep track of a name or a speaker,
         and close what was opened; the samples show words and structure. The difference is context, not size.
     """),
+    Question("step08-ln-f", 1, """
+        Why does the model need the final norm `ln_f` when every block already normalises its inputs?
+    """, """
+        The blocks normalise only the inputs of their sub-layers; the residual pathway itself is never
+        normalised, and after the last block it is the sum of the embeddings and every block's output, of any
+        size. The head turns it into logits, whose scale sets how confident the model is, so `ln_f` gives the head
+        an input of a standard size.
+    """),
     Numeric("step08-gpt-parameters", 2, """
         How many parameters does `GPTConfig(vocab_size=65, block_size=32, n_layer=2, n_head=4, n_embd=64)` give
         (learned positions, biases everywhere, a final LayerNorm, the head tied to the token table)?

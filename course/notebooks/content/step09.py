@@ -105,6 +105,21 @@ NOTEBOOK = Notebook("step09", "Training", [
         config and the tokenizer. Without the generators the resumed run draws different batches, so its losses
         differ from the uninterrupted run.
     """),
+    Question("step09-warmup", 1, """
+        Adam divides each step by a running estimate of the gradient's size. Why is a warmup still useful?
+    """, """
+        At the start Adam's estimates come from very few gradients, and the second-moment estimate can be far
+        too small for some parameters, so the first steps can be much larger than intended; the random model's
+        gradients also point in directions that change quickly. A small rate at first lets the estimates settle
+        and the model leave the random starting point before the full rate is used.
+    """),
+    Question("step09-whole-split", 1, """
+        Why is the validation loss reported on the whole split and not on one random batch?
+    """, """
+        One batch is a small sample: its loss varies by several hundredths from batch to batch, as much as the
+        differences between the runs you want to compare. The whole split, every token once, gives one exact
+        number that is the same every time, so comparisons between runs and checkpoints mean something.
+    """),
     Numeric("step09-first-lr", 1, """
         With warmup over 100 steps to max_lr = 1e-3, what learning rate does step 0 use (the warmup is
         (step + 1) / warmup_steps of the maximum)?

@@ -117,6 +117,23 @@ NOTEBOOK = Notebook("step10", "Generation", [
         shrinks by the group size. Quality stays close to full multi-head attention, which is why Llama 2 70B
         and many later models use it (multi-query attention is the extreme of one shared key/value head).
     """),
+    Question("step10-minus-inf", 1, """
+        Why does a filter set a removed logit to -inf rather than 0?
+    """, """
+        A logit of 0 is an ordinary score: e^0 = 1, so the token keeps a probability comparable to others and can
+        still be drawn (more likely than tokens with negative logits). Only -inf gives e^-inf = 0, so the
+        softmax gives the removed token exactly no probability and renormalises over the tokens that are left.
+    """),
+    Question("step10-order", 1, """
+        Top-k does not depend on the temperature, but top-p does. Why? Would you apply the temperature before
+        or after top-p?
+    """, """
+        A positive temperature divides every logit by the same number, which keeps their order, so the k largest
+        are the same tokens. Top-p measures probability mass, and the temperature changes the probabilities: a low
+        temperature concentrates the mass, so fewer tokens reach p. Applying the temperature first (as this course
+        does) makes p refer to the distribution that is actually sampled; applying it after would keep a nucleus
+        chosen for T = 1.
+    """),
     Numeric("step10-nucleus", 1, """
         The probabilities of four tokens are 0.5, 0.3, 0.15 and 0.05. How many tokens does top-p with p = 0.9
         keep?
