@@ -14,7 +14,7 @@ demo: setup
 
 # The project's own tests where they exist (the instructor copy), else every step's suite.
 test: setup
-	$(PY) -m pytest $(if $(wildcard tests),tests -n 2,exercises)
+	$(PY) -m pytest $(if $(wildcard tests),tests -n 2 --dist loadgroup,exercises)
 
 # Your points on every step.
 status: setup

@@ -215,7 +215,7 @@ def _valid_scores(document, steps: list[str]) -> dict[str, dict]:
         if not 0 <= points <= max_points:
             raise ValueError(f"{score['step']}: {points} of {max_points} points")
         out[score["step"]] = {"points": points, "max_points": max_points,
-                              "tests": [{k: t.get(k) for k in ("name", "points", "max_points", "passed", "hint")}
+                              "tests": [{k: t.get(k) for k in ("name", "points", "max_points", "passed", "hint", "error")}
                                         for t in tests if isinstance(t, dict)]}
     missing = [s for s in steps if s not in out]
     if missing:
@@ -363,6 +363,8 @@ def feedback(result: Result) -> str:
             continue
         for test in failed:
             lines.append(f"- `{test['name']}` (0 / {test['max_points']:g}): {test.get('hint') or 'failed'}")
+            if test.get("error"):
+                lines.append(f"  - what happened: {test['error']}")
         lines.append("")
     return "\n".join(lines)
 

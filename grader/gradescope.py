@@ -50,7 +50,10 @@ python3 -m pip install {requirements}
 
 
 def build_bundle(out: Path, files: dict[str, Path], steps: list[str], seed: int, requirements: list[str]) -> Path:
-    """Write the autograder zip: ``files`` (name in the bundle -> file here) under source/, and the scripts."""
+    """Write the autograder zip: ``files`` (name in the bundle -> file here), the settings and the scripts.
+
+    Gradescope unpacks the zip into /autograder/source and runs its setup.sh and run_autograder.
+    """
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {"steps": steps, "seed": seed}
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bundle:
@@ -60,8 +63,8 @@ def build_bundle(out: Path, files: dict[str, Path], steps: list[str], seed: int,
             info.external_attr = 0o755 << 16  # executable: Gradescope runs them directly
             bundle.writestr(info, text)
         for name, path in sorted(files.items()):
-            bundle.write(path, f"source/{name}")
-        bundle.writestr("source/autograder.json", json.dumps(settings, indent=1) + "\n")
+            bundle.write(path, name)
+        bundle.writestr("autograder.json", json.dumps(settings, indent=1) + "\n")
     return out
 
 
@@ -71,7 +74,8 @@ def results_document(result: Result) -> dict:
     for step, score in sorted(result.steps.items()):
         for test in score["tests"]:
             tests.append({"name": f"{step}: {test['name']}", "score": test["points"], "max_score": test["max_points"],
-                          "output": "" if test.get("passed") else f"hint: {test.get('hint') or 'failed'}",
+                          "output": "" if test.get("passed") else
+                          f"hint: {test.get('hint') or 'failed'}" + (f"\n{test['error']}" if test.get("error") else ""),
                           "visibility": "visible"})
     lines = [f"{step}: {score['points']:g}/{score['max_points']:g} points" for step, score in sorted(result.steps.items())]
     if result.status != "graded":
@@ -84,7 +88,7 @@ def results_document(result: Result) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     results_path = Path(argv[0]) if argv else ROOT / "results" / "results.json"
-    source = Path(__file__).resolve().parent.parent
+    source = ROOT / "source"  # the bundle, unpacked by Gradescope
     settings = json.loads((source / "autograder.json").read_text())
     options = Options(suites=source / "exercises", steps=settings["steps"], seed=settings["seed"], jobs=1,
                       isolate=unavailable_reason() is None)

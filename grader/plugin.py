@@ -41,6 +41,9 @@ class TestRecord:
     shown_hint: str | None = None
     import_error: str | None = None  # the module this test needs does not import
     earlier_step: bool = False  # the failure comes from an earlier step's code: its hint says which
+    # What the student's code did, when it raised, timed out, crashed or did not import (first line).
+    # Assertion messages stay out: they may show values computed by the reference.
+    error: str | None = None
 
 
 @dataclasses.dataclass
@@ -80,7 +83,8 @@ class GradingState:
             "max_points": sum(r.max_points for r in tests),
             "tests": [
                 {"name": r.name, "points": r.max_points if r.passed else 0, "max_points": r.max_points,
-                 "passed": r.passed, "hint": None if r.passed else self.hint_for(r)}
+                 "passed": r.passed, "hint": None if r.passed else self.hint_for(r),
+                 **({"error": r.error} if r.error and not r.passed else {})}
                 for r in tests
             ],
         }
@@ -438,9 +442,11 @@ def pytest_runtest_makereport(item, call):
     if record is None:
         return report
     outcome = dataclasses.replace(record, passed=report.passed, ran=True, shown_hint=None, import_error=None,
-                                  earlier_step=False)
+                                  earlier_step=False, error=None)
     if report.failed:
         exc = call.excinfo.value if call.excinfo else None
+        if isinstance(exc, (StudentError, TimeLimitExceeded)):
+            outcome.error = str(exc).strip().split("\n")[0][:300]
         hint = getattr(exc, "__grader_hint__", None) or record.hint
         not_implemented = describe_not_implemented(exc, state.root) if exc is not None else None
         earlier = None

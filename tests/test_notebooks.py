@@ -187,6 +187,7 @@ def course_dir(tmp_path_factory):
     return root
 
 
+@pytest.mark.xdist_group("nbgrader")  # the scratch course is built once, in one test process
 def test_round_trip_grades_complete_and_empty_submissions(course_dir):
     rows = list(csv.DictReader((course_dir / "grades.csv").open()))
     scores = {(row["student_id"], row["assignment"]): float(row["raw_score"]) for row in rows}
@@ -196,6 +197,7 @@ def test_round_trip_grades_complete_and_empty_submissions(course_dir):
     assert {row["max_score"] for row in rows if row["assignment"] == "meta"} == {"13.0"}
 
 
+@pytest.mark.xdist_group("nbgrader")
 def test_released_notebooks_hide_solutions_and_hidden_tests(course_dir):
     from grader.notebooks import notebook_secrets, notebook_text
 

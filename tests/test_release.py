@@ -8,6 +8,8 @@ import pytest
 from grader.release import leaked_solution_code
 from helpers import REPO, run_suite
 
+pytestmark = pytest.mark.xdist_group("release")  # the release is written once, in one test process
+
 
 @pytest.fixture(scope="module")
 def release(tmp_path_factory):
