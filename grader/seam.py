@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator
 from grader.wire import MAX_REPLY_BYTES, HandleRef, ModuleRef, RefusedReply, dump_request, load_reply
 
 WORKER_START_TIMEOUT_S = 120
+MAX_PRINTED = 20_000  # characters of a call's printed output shown
 
 
 class StudentError(Exception):
@@ -339,8 +340,11 @@ class Sandbox:
         payload = dump_request(self._outgoing(request))
         self.connection.send_bytes(payload)
         reply = self._receive(self.timeout_s if timeout is None else timeout, label)
-        if reply.get("printed"):
-            sys.stdout.write(reply["printed"])
+        printed = reply.get("printed")
+        if isinstance(printed, str) and printed:
+            # The worker cuts its printed output, but the worker is not to be trusted: cut it here too.
+            sys.stdout.write(printed if len(printed) <= MAX_PRINTED else
+                             printed[:MAX_PRINTED] + f"\n[... {len(printed) - MAX_PRINTED} more characters cut]\n")
         for note in reply.get("notes", ()):
             self.notes[note] = None
         if "error" in reply:
