@@ -103,7 +103,7 @@ def main() -> None:
     lines = [f"`course grade` on 40 submissions of every step (steps 00-10), `--jobs {args.jobs}`, "
              f"{os.cpu_count()} CPU cores, Python {platform.python_version()} (`python bench/grade.py`):", "",
              f"- **{40 / minutes:.1f} submissions per minute** ({minutes:.1f} minutes for the class)",
-             f"- mean points: " + ", ".join(f"{kind} {sum(v) / len(v):.0f}" for kind, v in totals.items()),
+             "- mean points: " + ", ".join(f"{kind} {sum(v) / len(v):.0f}" for kind, v in totals.items()),
              f"- starting a worker: {isolated:.2f} s under bubblewrap, {plain:.2f} s without "
              f"(isolation overhead {isolated - plain:+.2f} s per worker start; a student's run starts one "
              "worker unless their code crashes or times out)"]
