@@ -43,29 +43,33 @@ def whose_code() -> str:
 
 
 # The meta-task: the stages a complete diagram shows, in this order. Each stage is recognised by
-# any of its words (lower case, as a prefix of a word), so students may write it their own way.
+# any of its words (lower case, matched at the start of a word), so students may write it their
+# own way; one box may hold several consecutive stages ("encode the text into ids").
 TRAINING_STAGES = [
-    ("text", ("text", "corpus", "characters", "shakespeare")),
-    ("tokenizer", ("tokeniz", "tokenis", "encode")),
-    ("token ids", ("ids", "id", "integers", "token id")),
-    ("batches (x, y)", ("batch", "(x, y)", "x, y", "x,y", "pairs")),
+    ("text", ("text", "corpus", "characters", "shakespeare", "data", "dataset", "raw")),
+    ("tokenizer", ("tokeniz", "tokenis", "encode", "bpe")),
+    ("token ids", ("ids", "id", "integers", "indices", "token id")),
+    ("batches (x, y)", ("batch", "(x, y)", "x, y", "x,y", "pairs", "targets", "shifted", "windows")),
     ("embeddings + positions", ("embedding", "embed", "wte", "position")),
-    ("N x blocks (attention + MLP)", ("attention", "block", "transformer", "mlp", "heads")),
-    ("logits", ("logits", "logit", "lm head", "lm_head", "unembed")),
-    ("loss", ("loss", "cross-entropy", "cross entropy")),
-    ("backward + optimizer step", ("backward", "gradient", "gradients", "optimizer", "optimiser", "adamw", "update")),
+    ("N x blocks (attention + MLP)", ("attention", "block", "transformer", "mlp", "heads", "decoder", "layers")),
+    ("logits", ("logits", "logit", "lm head", "lm_head", "unembed", "linear head", "probabilities", "scores")),
+    ("loss", ("loss", "cross-entropy", "cross entropy", "nll", "negative log", "likelihood")),
+    ("backward (gradients)", ("backward", "backprop", "gradient", "grads", "autograd")),
+    ("optimizer step", ("optimizer", "optimiser", "adam", "adamw", "sgd", "update", "step")),
 ]
 GENERATION_STAGES = [
-    ("prompt", ("prompt", "context", "start")),
-    ("token ids", ("ids", "id", "encode", "tokeniz", "tokenis", "integers")),
-    ("the model (embeddings, blocks)", ("model", "embedding", "embed", "attention", "block", "transformer", "gpt")),
-    ("logits of the last position", ("logits", "logit")),
+    ("prompt", ("prompt", "context", "start", "input", "user")),
+    ("token ids", ("ids", "id", "encode", "tokeniz", "tokenis", "integers", "indices")),
+    ("the model (embeddings, blocks)", ("model", "embedding", "embed", "attention", "block", "transformer", "gpt",
+                                        "decoder", "layers")),
+    ("logits of the last position", ("logits", "logit", "probabilities", "probs", "distribution")),
     ("sampling (temperature, top-k, top-p)", ("sample", "sampling", "temperature", "top-k", "top-p", "softmax",
-                                              "argmax", "greedy")),
-    ("next token appended, repeat", ("append", "appended", "concat", "concatenate", "repeat", "loop", "next token",
-                                     "feed back", "fed back")),
+                                              "argmax", "greedy", "multinomial", "draw", "pick")),
+    ("next token appended, repeat", ("append", "appended", "concat", "concatenate", "repeat", "loop", "feed back",
+                                     "fed back", "extend", "autoregress", "again", "add it", "add to")),
 ]
-ARROW = re.compile(r"-+>|=+>|→|⟶|⇒|\bthen\b")
+# Arrows: ->, -->, =>, →, ⟶, ⇒, —> (a long dash), "then", and a line holding only ↓, v or |.
+ARROW = re.compile(r"[-–—=]+>|→|⟶|⇒|\bthen\b|^\s*(?:↓|v|V|\|)\s*$", re.M)
 
 
 def _nodes(diagram: str) -> list[str]:
@@ -78,10 +82,10 @@ def _matches(node: str, words: tuple[str, ...]) -> bool:
 
 
 def _longest_in_order(positions: list[int]) -> int:
-    """The length of the longest run of stages whose boxes appear in increasing order."""
+    """The length of the longest run of stages whose boxes come in order (one box may hold several)."""
     best: list[int] = []
     for index, position in enumerate(positions):
-        best.append(1 + max((best[j] for j in range(index) if positions[j] < position), default=0))
+        best.append(1 + max((best[j] for j in range(index) if positions[j] <= position), default=0))
     return max(best, default=0)
 
 
@@ -91,6 +95,7 @@ class PipelineReport:
     missing: dict[str, list[str]] = field(default_factory=dict)
     in_order: dict[str, int] = field(default_factory=dict)
     totals: dict[str, int] = field(default_factory=dict)
+    positions: dict[str, dict[str, int]] = field(default_factory=dict)  # stage -> the box it was found in
 
     def fraction(self) -> float:
         return sum(self.in_order.values()) / sum(self.totals.values())
@@ -101,6 +106,10 @@ class PipelineReport:
             print(f"{part}: {self.in_order[part]} of {self.totals[part]} stages found in a valid order")
             if self.missing[part]:
                 print(f"  not found: {', '.join(self.missing[part])}")
+            out_of_place = len(self.found[part]) - self.in_order[part]
+            if out_of_place:
+                boxes = ", ".join(f"{stage} (box {box + 1})" for stage, box in self.positions[part].items())
+                print(f"  {out_of_place} stage(s) out of order; found at: {boxes}")
         return round(out_of * self.fraction(), 2)
 
 
@@ -118,11 +127,11 @@ def pipeline_report(training: str, generation: str) -> PipelineReport:
             raise TypeError(f"the {part} diagram must be a string of boxes and arrows, not {type(diagram).__name__}")
         nodes = _nodes(diagram)
         positions, found, missing = [], [], []
-        last = -1
+        last = 0
         for name, words in stages:
-            # The first box after the previous stage's that names this stage; else the first anywhere.
+            # The first box at or after the previous stage's that names this stage; else the first anywhere.
             hits = [i for i, node in enumerate(nodes) if _matches(node, words)]
-            later = [i for i in hits if i > last]
+            later = [i for i in hits if i >= last]
             if hits:
                 position = (later or hits)[0]
                 positions.append(position)
@@ -131,6 +140,7 @@ def pipeline_report(training: str, generation: str) -> PipelineReport:
             else:
                 missing.append(name)
         report.found[part], report.missing[part] = found, missing
+        report.positions[part] = dict(zip(found, positions))
         report.in_order[part] = _longest_in_order(positions)
         report.totals[part] = len(stages)
     return report

@@ -139,12 +139,25 @@ def test_pipeline_check_gives_full_points_to_a_complete_diagram():
 def test_pipeline_check_takes_points_for_missing_and_misplaced_stages():
     without_loss = FULL_TRAINING.replace("cross-entropy loss -> ", "")
     report = pipeline_report(without_loss, FULL_GENERATION)
-    assert report.missing["training"] == ["loss"] and report.fraction() == 14 / 15
+    assert report.missing["training"] == ["loss"] and report.fraction() == 15 / 16
     swapped = FULL_TRAINING.replace("logits -> cross-entropy loss", "cross-entropy loss -> logits")
-    assert pipeline_report(swapped, FULL_GENERATION).fraction() == 14 / 15
+    assert pipeline_report(swapped, FULL_GENERATION).fraction() == 15 / 16
     backwards = " -> ".join(reversed(FULL_TRAINING.split(" -> ")))
     assert pipeline_report(backwards, FULL_GENERATION).fraction() < 0.5
     assert pipeline_report("", "").fraction() == 0.0
+    no_loop = FULL_GENERATION.replace(" -> append, repeat", " -> next token")
+    assert pipeline_report(FULL_TRAINING, no_loop).missing["generation"] == ["next token appended, repeat"]
+    no_update = FULL_TRAINING.replace(" -> AdamW step", "")
+    assert pipeline_report(no_update, FULL_GENERATION).missing["training"] == ["optimizer step"]
+
+
+def test_pipeline_check_reads_other_words_and_other_arrows():
+    own_words = ("raw dataset -> tokenize into ids -> inputs and targets shifted by one -> token + pos embeddings "
+                 "-> 4 decoder layers -> linear head -> negative log-likelihood -> backprop -> Adam step")
+    vertical = "prompt\n↓\nencode\n↓\nGPT\n↓\nprobabilities at the last position\n↓\nmultinomial draw\n↓\nadd to the ids, again"
+    assert pipeline_report(own_words, vertical).fraction() == 1.0
+    one_box = FULL_TRAINING.replace("tokenizer -> token ids", "tokenizer turns it into token ids")
+    assert pipeline_report(one_box, FULL_GENERATION).fraction() == 1.0
     with pytest.raises(TypeError):
         pipeline_report(None, FULL_GENERATION)
 

@@ -41,21 +41,24 @@ NOTEBOOK = Notebook("step01", "Tokenizers", [
         print("decoded before:", before.decode(ids))
         print("decoded after: ", after.decode(after.encode(foreign)))
     """),
-    Experiment("Train byte-level BPE and compare token counts and encoded lengths.", """
+    Experiment("Train byte-level BPE, retrain it with the new sentence, and compare token counts and encoded lengths.", """
         Train the regex BPE of this step on the first 30,000 characters of Shakespeare, to 300 and to 400
-        ids, and compare the number of tokens and the bytes per token on an English line and on the
-        accented one. Print `pieces` to see how each text was cut.
+        ids; then retrain the 400-id one with the accented sentence added (200 times, so that its byte
+        pairs are frequent enough to win merges against Shakespeare's). Compare the number of tokens and the bytes per token on an English
+        line and on the accented one. Print `pieces` to see how each text was cut.
     """, """
         text = shakespeare()[:30_000]
         tokenizers = {"characters": char_tokenizer.CharTokenizer(text)}
         for size in (300, 400):
             tokenizers[f"BPE {size}"] = regex_bpe.RegexBPETokenizer(regex_bpe.train_regex(text, size))
+        tokenizers["BPE 400+new"] = regex_bpe.RegexBPETokenizer(regex_bpe.train_regex(text + 200 * foreign, 400))
         for name, tokenizer in tokenizers.items():
             for sample in (english, foreign):
                 stats = tokenizer.token_stats(sample)
-                print(f"{name:>10}: {stats['tokens']:3d} tokens, {stats['bytes_per_token']:.2f} bytes/token  {sample[:20]!r}")
+                print(f"{name:>11}: {stats['tokens']:3d} tokens, {stats['bytes_per_token']:.2f} bytes/token  {sample[:20]!r}")
         print(tokenizers["BPE 400"].pieces(english)[:20])
         print(tokenizers["BPE 400"].pieces(foreign))
+        print(tokenizers["BPE 400+new"].pieces(foreign))
     """),
     Question("step01-single-split", 2, """
         Which characters became single tokens, and which were split into several? Explain both with UTF-8

@@ -10,7 +10,8 @@ NOTEBOOK = Notebook("step03", "Embeddings and positions", [
         arithmetic on ids. It looks each one up in a table of learned vectors, one row per id, and from then
         on works with vectors. An `nn.Embedding` is nothing but that lookup, which you wrote as indexing.
 
-        Attention (step 05) treats its inputs as a set: shuffle the tokens and each one gets the same result.
+        Attention (step 05) on its own treats its inputs as a set: shuffle the tokens and each one gets the
+        same result. The causal mask only says who may see whom; how far back a token stands is not in it.
         Where a token stands must therefore be added to its vector, either as a learned vector per position
         or as the fixed sinusoidal encoding of the original transformer.
     """),
@@ -70,17 +71,19 @@ NOTEBOOK = Notebook("step03", "Embeddings and positions", [
         why does a lookup not have that problem?
     """, """
         No. Fed as a number, the id would be a measurement: the model would treat id 11 as close to id 10 and
-        twice id 5.5, an order and a distance between tokens that the numbering does not mean, and one weight
+        id 10 as twice id 5, an order and a distance between tokens that the numbering does not mean, and one weight
         times the id can only grow or shrink along one line. A lookup gives each id its own row, so every
         token gets an independent vector and similarity between tokens is learned from how they are used.
     """),
     Question("step03-no-positions", 2, """
         What happens if the positional embeddings are removed? What can the model no longer tell apart?
     """, """
-        Every token gets the same input vector wherever it stands, and attention is permutation-equivariant,
-        so the model sees the context as a bag of tokens: "dog bites man" and "man bites dog" look the same
-        apart from which token is last. With causal masking it still gets a little order from the mask, but it
-        cannot tell how far back a token is, and word order, which language depends on, is mostly lost.
+        Every token gets the same input vector wherever it stands. Attention without a mask is
+        permutation-equivariant, so such a model sees a bag of tokens: "dog bites man" and "man bites dog" look
+        the same. With the causal mask, position t sees exactly t + 1 tokens, so a deep causal model can still
+        work out some order (for instance by counting how much there is to attend to), and such models do learn
+        language, but the input layer gives it nothing: order has to be inferred indirectly, which is less
+        precise and wastes capacity, and without the mask word order would be lost entirely.
     """),
     Question("step03-gradient", 1, """
         Why does the gradient of a lookup touch only the rows that were used? What does that mean for a token
@@ -100,6 +103,16 @@ NOTEBOOK = Notebook("step03", "Embeddings and positions", [
         never in its training data, and attention over such long contexts was never learned, so nothing
         guarantees sensible behaviour; extrapolating in length needs more (RoPE scaling, ALiBi, training on long
         contexts).
+    """),
+    Question("step03-rope", 2, """
+        Explain RoPE (rotary position embedding) conceptually, in three sentences: where does it put the
+        position, and what does the dot product of a query and a key then depend on?
+    """, """
+        RoPE adds nothing to the token vectors; instead it rotates each pair of query and key coordinates by an
+        angle proportional to the token's position (with a different frequency per pair, as in the sinusoidal
+        encoding). The dot product of a rotated query at position m and a rotated key at position n depends only
+        on their contents and on m - n, so attention sees relative distances directly. It is applied in every
+        attention layer, works for any length in principle, and is what Llama and most recent models use (step 11).
     """),
     Numeric("step03-parameters", 1, """
         How many parameters do a token table for 65 ids and a learned position table for 32 positions hold,

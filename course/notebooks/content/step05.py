@@ -48,6 +48,21 @@ NOTEBOOK = Notebook("step05", "Attention", [
         scores = (q @ k.T / 16 ** 0.5).masked_fill(~attention.causal_mask(T), 0.0)
         print("no softmax, row sums:", scores.sum(dim=-1))
     """),
+    Experiment("Take the mask away and watch the future leak in.", """
+        Change the last token of a sequence and compare the outputs at the earlier positions. With the mask
+        they stay the same (position t only sees 0..t); without it every position changes: the model would
+        be reading the answer it is supposed to predict.
+    """, """
+        torch.manual_seed(0)
+        x = torch.randn(1, 6, 16)
+        changed = x.clone()
+        changed[0, -1] = torch.randn(16)
+        for mask in (attention.causal_mask(6), None):
+            before, _ = attention.scaled_dot_product_attention(x, x, x, mask)
+            after, _ = attention.scaled_dot_product_attention(changed, changed, changed, mask)
+            moved = (before - after)[0, :-1].abs().max().item()
+            print(f"mask={'causal' if mask is not None else 'none':6s}: earlier positions moved by {moved:.3f}")
+    """),
     Experiment("Why divide by sqrt(d_k)? Watch the rows become one-hot without it.", """
         For random unit-variance q and k, the dot product has a standard deviation of sqrt(d_k). Compare the
         largest weight of each row with and without the scaling for d_k = 256.
@@ -104,6 +119,15 @@ NOTEBOOK = Notebook("step05", "Attention", [
         memory. It processes queries and keys in tiles that fit in fast on-chip memory and keeps a running
         maximum and sum so that the softmax can be done block by block. Attention is limited by memory traffic,
         not arithmetic, so avoiding the big matrix makes it several times faster and its memory linear in T.
+    """),
+    Question("step05-sliding-window", 1, """
+        Sliding-window attention (Mistral) and sparse attention patterns: what do they change, and what do they
+        give up?
+    """, """
+        Each query attends only to a fixed window of the last w keys (or to a sparse pattern of positions)
+        instead of all earlier ones, so the cost per token is bounded by w rather than growing with the
+        context, and the KV cache stops growing past w. What is given up is direct access to tokens further
+        back: information from them can only arrive indirectly, passed forward through the layers.
     """),
     Numeric("step05-nonzero", 1, """
         How many entries of the causal attention matrix of a sequence of T = 8 tokens can be non-zero?

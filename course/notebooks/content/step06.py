@@ -51,6 +51,54 @@ NOTEBOOK = Notebook("step06", "Multi-head attention", [
         except ValueError as error:
             print("ValueError:", error)
     """),
+    Experiment("Train a one-layer attention model and look at what each head attends to.", """
+        A model made of your step 03 embeddings, one `MultiHeadAttention` and the tied head, trained for a
+        few seconds on the course's generated stories. Then each head's attention map on one sentence: rows
+        are queries, columns the keys they look at (lower-triangular: the model is causal). Do the heads look
+        at the same positions?
+    """, """
+        import matplotlib.pyplot as plt
+        from course.data import tinystories
+
+        embedding, positional = load("step03.embedding"), load("step03.positional")
+        bigram, char_tokenizer = load("step00.bigram"), load("step01.char_tokenizer")
+
+        class OneLayerAttentionLM(torch.nn.Module):
+            def __init__(self, vocab_size, n_embd=32, n_head=4, block_size=32):
+                super().__init__()
+                self.token = embedding.Embedding(vocab_size, n_embd)
+                self.position = positional.LearnedPositionalEmbedding(block_size, n_embd)
+                self.attn = multi_head.MultiHeadAttention(n_embd, n_head, block_size)
+                for table in (self.token.weight, self.position.weight):  # small: the first loss is near ln(V)
+                    torch.nn.init.normal_(table, std=0.02)
+
+            def forward(self, idx, targets=None):
+                x = self.token(idx) + self.position(idx)  # (B, T, C)
+                x = x + self.attn(x)  # positions exchange information
+                logits = x @ self.token.weight.T  # (B, T, V): the head tied to the token table
+                loss = None if targets is None else torch.nn.functional.cross_entropy(
+                    logits.flatten(0, 1), targets.flatten())
+                return logits, loss
+
+        text = tinystories()[:50_000]
+        tokenizer = char_tokenizer.CharTokenizer(text)
+        torch.manual_seed(0)
+        model = OneLayerAttentionLM(tokenizer.vocab_size)
+        losses = bigram.train(model, torch.tensor(tokenizer.encode(text)), steps=300, batch_size=16, block_size=32, lr=1e-2)
+        print(f"loss {losses[0]:.2f} -> {sum(losses[-10:]) / 10:.2f}")
+
+        sentence = "Once upon a time, there was a"
+        with torch.no_grad():
+            model(torch.tensor([tokenizer.encode(sentence)]))
+        maps = model.attn.last_attention[0]  # (n_head, T, T)
+        figure, axes = plt.subplots(1, maps.shape[0], figsize=(4 * maps.shape[0], 4))
+        for head, ax in enumerate(axes):
+            ax.imshow(maps[head], cmap="viridis")
+            ax.set_title(f"head {head}")
+            ax.set_xticks(range(len(sentence)), list(sentence), fontsize=6)
+            ax.set_yticks(range(len(sentence)), list(sentence), fontsize=6)
+        plt.show()
+    """),
     Question("step06-divisible", 1, """
         Why must `n_embd` be divisible by `n_head`?
     """, """

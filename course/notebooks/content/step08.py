@@ -47,14 +47,63 @@ NOTEBOOK = Notebook("step08", "The full GPT", [
             print(f"{n_layer} layers: {gpt.gpt_parameter_count(config):,} parameters, {1000 * seconds / 60:.0f} ms/step, "
                   f"loss {losses[0]:.2f} -> {sum(losses[-10:]) / 10:.2f}   (ln V = {math.log(V):.2f})")
     """),
-    Experiment("Generate from the untrained and the trained model.", """
-        The last model of experiment 1 has trained for a few dozen steps only; the text will be poor, but
-        already less random than the untrained one.
+    Experiment("Follow one batch through the model: the shape after every stage.", """
+        The data flow of the whole course in one cell: ids, token vectors, plus positions, each block, the
+        final norm, and the logits (the head is the token table, transposed).
     """, """
+        torch.manual_seed(0)
+        model = gpt.GPT(gpt.GPTConfig(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=32))
+        idx = torch.tensor([tokenizer.encode("ROMEO: what"), tokenizer.encode("JULIET: who")])
+        with torch.no_grad():
+            print("ids                 ", tuple(idx.shape))  # (B, T)
+            x = model.token_embedding(idx)
+            print("token vectors       ", tuple(x.shape))  # (B, T, C)
+            x = x + model.position_embedding(idx)
+            print("+ position vectors  ", tuple(x.shape))
+            for number, block in enumerate(model.blocks):
+                x = block(x)
+                print(f"after block {number}       ", tuple(x.shape), "attention maps", tuple(block.attn.last_attention.shape))
+            x = model.ln_f(x)
+            logits = x @ model.token_embedding.weight.T
+            print("logits              ", tuple(logits.shape))  # (B, T, V)
+            print("same as forward:    ", torch.allclose(logits, model(idx)[0], atol=1e-6))
+    """),
+    Experiment("The modification experiments: n_embd x2, n_layer x2, ReLU -> GELU, curves on one plot.", """
+        The same data, steps and seed for each; only one thing changes at a time. Which change helps most
+        for the same number of steps, and what does each cost in time?
+    """, """
+        import matplotlib.pyplot as plt
+
+        variants = {"baseline (n_embd 32, 2 layers, GELU)": dict(),
+                    "n_embd 64": dict(n_embd=64), "4 layers": dict(n_layer=4), "ReLU": dict(activation="relu")}
+        figure, ax = plt.subplots(figsize=(7, 4))
+        for name, change in variants.items():
+            torch.manual_seed(0)
+            sizes = dict(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=32)
+            sizes.update({k: v for k, v in change.items() if k != "activation"})
+            variant = gpt.GPT(gpt.GPTConfig(**sizes))
+            for block in variant.blocks:
+                block.mlp.activation = change.get("activation", "gelu")  # your step 07 MLP reads it at every call
+            start = time.perf_counter()
+            losses = bigram.train(variant, ids, steps=80, batch_size=16, block_size=32, lr=3e-3)
+            print(f"{name:38s} {1000 * (time.perf_counter() - start) / 80:4.0f} ms/step, final loss {sum(losses[-10:]) / 10:.3f}")
+            ax.plot(losses, label=name, alpha=0.8)
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.legend()
+        plt.show()
+    """),
+    Experiment("Generate from the untrained GPT, the trained one, and the MLP model of step 04.", """
+        The models here trained for a few dozen steps only, so the text is poor; `course compare` does the
+        same with real training. Even so: which one starts to make words?
+    """, """
+        mlp_lm = load("step04.mlp_lm")
         prompt = torch.tensor([tokenizer.encode("ROMEO:")])
         torch.manual_seed(1)
         untrained = gpt.GPT(gpt.GPTConfig(vocab_size=V, block_size=32, n_layer=2, n_head=4, n_embd=32))
-        for name, m in (("untrained", untrained), ("trained", model)):
+        mlp = mlp_lm.FeedForwardLM(V, 32, 2)
+        bigram.train(mlp, ids, steps=80, batch_size=16, block_size=32, lr=3e-3)
+        for name, m in (("untrained GPT", untrained), ("MLP, trained", mlp), ("GPT, trained", variant)):
             out = m.generate(prompt, max_new_tokens=60, generator=torch.Generator().manual_seed(0))
             print(f"--- {name}\\n{tokenizer.decode(out[0].tolist())}")
     """),
@@ -72,7 +121,9 @@ NOTEBOOK = Notebook("step08", "The full GPT", [
     """, """
         With small random weights the logits are all near 0, so the model predicts nearly uniform
         probabilities 1/V, and the cross-entropy of a uniform guess is ln(V). A much higher first loss means
-        the initial logits are large (bad initialisation, a missing scaling or norm), confidently wrong.
+        the initial logits are large (bad initialisation, a missing scaling or norm), confidently wrong. A loss
+        that stays flat at ln(V) during training is the opposite warning: the model is not learning at all,
+        often because of a broken softmax or attention scaling, a detached graph, or a learning rate of 0.
     """),
     Question("step08-families", 3, """
         Encoder-only (BERT), decoder-only (GPT, Llama) and encoder-decoder (T5) transformers: how do they

@@ -48,7 +48,7 @@ NOTEBOOK = Notebook("step09", "Training", [
             print(f"lr {max_lr:.0e}: loss {losses[0]:.2f} -> step 20 {losses[20]:.2f} -> step 59 {losses[-1]:.2f}, "
                   f"largest gradient norm {max(history['grad_norm']):.1f}, val {history['evals'][-1]['val_loss']:.2f}")
     """),
-    Experiment("Push it to divergence: lr x1000 with and without clipping, then lr x30000.", """
+    Experiment("Push it to divergence: lr 3.0 (x1000) with and without clipping, then lr 100.", """
         At 3.0 the loss shoots far above ln(V) = 4.2 and the gradient norm grows tenfold. Clipping does not
         rescue it: Adam divides each step by the gradient's own size, so its steps are about as large as
         the learning rate whatever the norm. Clipping guards against a rare spike at a sane rate; it is no
@@ -68,6 +68,16 @@ NOTEBOOK = Notebook("step09", "Training", [
     """, """
         rates = [optimization.lr_at(step, max_lr=1e-3, min_lr=1e-4, warmup_steps=10, total_steps=100) for step in range(100)]
         print([f"{rate:.1e}" for rate in rates[:12]], "...", f"{rates[-1]:.1e}")
+    """),
+    Markdown("""
+        **Beyond the notebook: a real run.** The runs above are tiny so that the notebook stays fast. With
+        steps 00-10 done, the `course` commands train *your* model for thousands of steps, save checkpoints,
+        sample 500 characters and compare it with the bigram and MLP models (a few minutes on a laptop):
+
+            course train --model transformer --data shakespeare --preset small --steps 5000
+            course sample --checkpoint runs/transformer-shakespeare/checkpoint.pt --max-new-tokens 500 --temperature 1
+            course compare --data shakespeare        # the MLP LM and the transformer, samples side by side
+            course experiment lr                     # this experiment at full size, every curve on one plot
     """),
     Question("step09-divergence", 2, """
         What does divergence look like: in the loss curve, in the gradient norm, and in the samples? Why does a

@@ -106,8 +106,9 @@ NOTEBOOK = Notebook("step10", "Generation", [
         Without a cache, every new token reruns the model on the whole context, recomputing keys and values of
         all earlier positions that have not changed. A KV cache stores each layer's keys and values of the
         positions done so far, so each step only computes the new position's query, key and value and
-        attends to the stored ones. Generation becomes linear instead of quadratic in the length, at the cost
-        of memory that grows with layers x heads x context length.
+        attends to the stored ones. The projections and MLPs then run once per token instead of once per
+        token per step (attention over the cache still grows with the length), at the cost of memory that
+        grows with layers x heads x context length.
     """),
     Question("step10-gqa", 2, """
         In three sentences: what does grouped-query attention (GQA) change, and why?
