@@ -36,6 +36,23 @@ def load(name: str):
     return importlib.import_module(f"{package}.{name}")
 
 
+def char_corpus(text: str):
+    """``(tokenizer, ids)``: your step 01 ``CharTokenizer`` built on ``text``, and ``text`` encoded
+    with it as an int64 tensor of shape (N,)."""
+    import torch
+
+    tokenizer = load("step01.char_tokenizer").CharTokenizer(text)
+    return tokenizer, torch.tensor(tokenizer.encode(text))
+
+
+def warm_up_optimizer() -> None:
+    """Build a throwaway AdamW: the first one of a session imports part of torch (a second or two),
+    which would otherwise land in the timing of whatever trains first."""
+    import torch
+
+    torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+
+
 def whose_code() -> str:
     """One line for the top of a notebook: which implementation it is running."""
     return ("the reference solutions (COURSE_SOLUTIONS=1)" if use_solutions()

@@ -18,15 +18,13 @@ NOTEBOOK = Notebook("step02", "The dataset by shifting", [
     Code("""
         import torch
         from course.data import shakespeare
-        from course.lab import load, whose_code
+        from course.lab import char_corpus, load, whose_code
 
         dataset = load("step02.dataset")
-        char_tokenizer = load("step01.char_tokenizer")
         print("running", whose_code())
 
         text = shakespeare()[:20_000]
-        tokenizer = char_tokenizer.CharTokenizer(text)
-        ids = torch.tensor(tokenizer.encode(text))
+        tokenizer, ids = char_corpus(text)  # your step 01 CharTokenizer, and the text as ids (N,)
     """),
     Experiment("Print one (x, y) pair from a batch as integers and as arrows, and decode both rows.", """
         Draw a batch of 4 windows of 8 tokens and look at the first pair.

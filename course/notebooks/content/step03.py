@@ -18,17 +18,14 @@ NOTEBOOK = Notebook("step03", "Embeddings and positions", [
     Code("""
         import torch
         from course.data import shakespeare
-        from course.lab import load, whose_code
+        from course.lab import char_corpus, load, whose_code
 
         embedding = load("step03.embedding")
         positional = load("step03.positional")
         dataset = load("step02.dataset")
-        char_tokenizer = load("step01.char_tokenizer")
         print("running", whose_code())
 
-        text = shakespeare()[:20_000]
-        tokenizer = char_tokenizer.CharTokenizer(text)
-        ids = torch.tensor(tokenizer.encode(text))
+        tokenizer, ids = char_corpus(shakespeare()[:20_000])  # your step 01 CharTokenizer, and the ids (N,)
         V = tokenizer.vocab_size
     """),
     Experiment("Print the embedding vectors of `x[0, 0]` and `x[0, 1]`, and of two neighbouring ids.", """

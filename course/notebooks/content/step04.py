@@ -20,20 +20,15 @@ NOTEBOOK = Notebook("step04", "The MLP language model", [
         import math
         import torch
         from course.data import shakespeare
-        from course.lab import load, whose_code
+        from course.lab import char_corpus, load, warm_up_optimizer, whose_code
 
         mlp_lm = load("step04.mlp_lm")
         bigram = load("step00.bigram")
-        char_tokenizer = load("step01.char_tokenizer")
         print("running", whose_code())
 
-        text = shakespeare()[:50_000]
-        tokenizer = char_tokenizer.CharTokenizer(text)
-        ids = torch.tensor(tokenizer.encode(text))
+        tokenizer, ids = char_corpus(shakespeare()[:50_000])  # your step 01 CharTokenizer, and the ids (N,)
         V = tokenizer.vocab_size
-        # The first AdamW of a session imports part of torch (a second or two): do it here, so that
-        # the timings below compare the models and not the import.
-        torch.optim.AdamW([torch.zeros(1, requires_grad=True)])
+        warm_up_optimizer()  # so that the timings below compare the models, not torch's first import of AdamW
     """),
     Experiment("Increase the MLP depth from 2 to 4 layers, train both and compare the losses.", """
         Same data, same steps, same seed. Compare the final losses (averaged over the last 20 steps), the

@@ -18,18 +18,16 @@ NOTEBOOK = Notebook("step09", "Training", [
     Code("""
         import torch
         from course.data import shakespeare
-        from course.lab import load, whose_code
+        from course.lab import char_corpus, load, whose_code
 
         trainer = load("step09.trainer")
         optimization = load("step09.optimization")
         gpt = load("step08.gpt")
-        char_tokenizer = load("step01.char_tokenizer")
         dataset = load("step02.dataset")
         print("running", whose_code())
 
-        text = shakespeare()[:60_000]
-        tokenizer = char_tokenizer.CharTokenizer(text)
-        train_ids, val_ids = dataset.train_val_split(torch.tensor(tokenizer.encode(text)), 0.1)
+        tokenizer, ids = char_corpus(shakespeare()[:60_000])
+        train_ids, val_ids = dataset.train_val_split(ids, 0.1)
 
         def run(max_lr, grad_clip=1.0, steps=60):
             torch.manual_seed(0)

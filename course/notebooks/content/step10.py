@@ -15,18 +15,15 @@ NOTEBOOK = Notebook("step10", "Generation", [
     Code("""
         import torch
         from course.data import tinystories
-        from course.lab import load, whose_code
+        from course.lab import char_corpus, load, whose_code
 
         sampling = load("step10.sampling")
         gpt = load("step08.gpt")
         bigram = load("step00.bigram")
-        char_tokenizer = load("step01.char_tokenizer")
         print("running", whose_code())
 
         # The course's generated children's stories: simple enough that a tiny GPT learns them in seconds.
-        text = tinystories()[:100_000]
-        tokenizer = char_tokenizer.CharTokenizer(text)
-        ids = torch.tensor(tokenizer.encode(text))
+        tokenizer, ids = char_corpus(tinystories()[:100_000])
         torch.manual_seed(0)
         model = gpt.GPT(gpt.GPTConfig(vocab_size=tokenizer.vocab_size, block_size=32, n_layer=2, n_head=4, n_embd=48))
         losses = bigram.train(model, ids, steps=600, batch_size=32, block_size=32, lr=3e-3)  # about 10 seconds
