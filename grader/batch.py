@@ -41,7 +41,6 @@ from typing import Callable
 
 from grader.status import CommandError
 
-STEP = re.compile(r"step\d\d")
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
 MAX_MODULE_BYTES = 1_000_000  # one step module; a real one is a few kilobytes
 MAX_ZIP_ENTRIES = 20_000
@@ -235,8 +234,8 @@ def grade_one(student: str, entry: Path, options: Options, python: str = sys.exe
         except ValueError as error:
             result.status = f"grading failed: {error}"
             return result
-        score_path = Path(private) / "score.json"  # the worker never sees this folder
-        score_path.unlink(missing_ok=True)
+        # A fresh folder per run, which the worker never sees: no stale score can be read back.
+        score_path = Path(private) / "score.json"
         args = [python, "-m", "pytest", *[str(options.suites / step) for step in options.steps],
                 "--student-root", str(root), "--score-json", str(score_path),
                 "--basetemp", str(scratch / "shared" / "tmp"),

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
-
 from dataclasses import dataclass
+from pathlib import Path
 
 from grader.notebooks import notebook_secrets, notebook_text, release_notebooks
 from grader.status import REPO, CommandError
@@ -46,7 +45,7 @@ def leaked_solution_code(release: Path, notebooks: NotebookRelease | None = None
     blocks = []
     for module in sorted((REPO / "solutions").glob("step*/*.py")):
         for block in solution_blocks(module.read_text()):
-            normalised = "\n".join(line.strip() for line in block.splitlines() if line.strip())
+            normalised = _normalised(block)
             if normalised:
                 blocks.append((f"{module.parent.name}/{module.name}", normalised))
     if notebooks is not None:

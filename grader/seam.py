@@ -191,7 +191,12 @@ class Sandbox:
         self.memory_mb = memory_mb
         self.timeout_s = timeout_s
         # A ``grader.isolation.Isolation``: start every worker inside bubblewrap (never forked).
+        # The framework is seen at a neutral place there: the instructor's checkout itself (with
+        # its own exercises/ package, and solutions/) must not be importable in the sandbox.
         self.isolation = isolation
+        if isolation is not None:
+            isolation.mounts[Path(__file__).resolve().parent] = Path("/opt/course-grader/grader")
+            isolation.python_path = [Path("/opt/course-grader")]
         self.generation = 0
         self.process: subprocess.Popen | _ForkedWorker | None = None
         self.connection = None
@@ -252,10 +257,6 @@ class Sandbox:
         Its stdout and stderr go nowhere: what student code prints through Python comes back in
         the replies (capped), and nothing it writes to the raw descriptors can flood the grader.
         """
-        # The framework is seen at a neutral place: the instructor's checkout itself (with its own
-        # exercises/ package, and solutions/) must not be importable in there.
-        self.isolation.mounts[Path(__file__).resolve().parent] = Path("/opt/course-grader/grader")
-        self.isolation.python_path = [Path("/opt/course-grader")]
         argv = [sys.executable, "-m", "grader.worker", str(child_end.fileno()), str(self.root), str(self.memory_mb)]
         return subprocess.Popen(self.isolation.command(argv), pass_fds=(child_end.fileno(),),
                                 preexec_fn=self.isolation.set_limits, stdin=subprocess.DEVNULL,

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 # Every attack that gets anywhere calls _evidence: it leaves a file in {evidence} (seen only if
 # the file system is not isolated) and swaps in the reference code that the module carries as
-# _SOLUTION (seen as points, whatever else is isolated). So an attack that works shows.
+# _SOLUTION (seen as points, whatever else is isolated). So an attack that works shows. Two helpers
+# serve several attacks: _try_write (a file the worker must not reach) and _send_raw (a forged reply).
 EVIDENCE = '''
 def _evidence(what, detail=""):
     import os
@@ -27,6 +28,26 @@ def _evidence(what, detail=""):
     except OSError:
         pass
     exec(_SOLUTION, globals())
+
+
+def _try_write(path, data, what, mode="w"):
+    """Write ``data`` to a file the worker must not be able to touch; evidence if it could."""
+    try:
+        with open(path, mode) as f:
+            f.write(data)
+        _evidence(what, path)
+    except OSError:
+        pass
+
+
+def _send_raw(payload):
+    """Send ``payload`` to the grading process as if it were the worker's reply, then hang."""
+    import gc, time
+    from multiprocessing.connection import Connection
+    for obj in gc.get_objects():
+        if isinstance(obj, Connection):
+            obj.send_bytes(payload)
+    time.sleep(30)
 '''
 
 ATTACKS: dict[str, str] = {
@@ -112,12 +133,7 @@ except OSError:
     "delete-tests": '''
 import glob, os
 for path in glob.glob("{repo}/exercises/step00/test_*.py"):
-    try:
-        with open(path, "w") as f:
-            f.write("def test_nothing():\\n    pass\\n")
-        _evidence("rewrote-test")
-    except OSError:
-        pass
+    _try_write(path, "def test_nothing():\\n    pass\\n", "rewrote-test")
     try:
         os.remove(path)
         _evidence("deleted-test")
@@ -131,39 +147,19 @@ targets = ["{repo}/exercises/conftest.py", "{repo}/exercises/step00/conftest.py"
 targets += [p + "/zzz_evil.pth" for p in glob.glob("{venv}/lib/python3*/site-packages")]
 targets += [p + "/sitecustomize.py" for p in glob.glob("{venv}/lib/python3*/site-packages")]
 for target in targets:
-    try:
-        with open(target, "w") as f:
-            f.write("import os\\n")
-        _evidence("planted", target)
-    except OSError:
-        pass
+    _try_write(target, "import os\\n", "planted")
 for pyc in glob.glob("{repo}/exercises/step00/__pycache__/*.pyc") + glob.glob("{repo}/grader/__pycache__/*.pyc"):
-    try:
-        with open(pyc, "ab") as f:
-            f.write(b"poison")
-        _evidence("poisoned", pyc)
-    except OSError:
-        pass
+    _try_write(pyc, b"poison", "poisoned", mode="ab")
 ''',
     "write-output": '''
-import glob, os
+import glob
 for target in ["{out}/grades.csv", "{out}/summary.md"] + glob.glob("{out}/results/*.json"):
-    try:
-        with open(target, "a") as f:
-            f.write("hostile,25,25,graded\\n")
-        _evidence("wrote-output", target)
-    except OSError:
-        pass
+    _try_write(target, "hostile,25,25,graded\\n", "wrote-output", mode="a")
 ''',
     "classmates": '''
 import glob
 for path in glob.glob("{submissions}/*/exercises/step00/bigram.py") + glob.glob("/tmp/grade-*/exercises/step00/bigram.py"):
-    try:
-        with open(path, "w") as f:
-            f.write("raise SystemExit\\n")
-        _evidence("rewrote-classmate", path)
-    except OSError:
-        pass
+    _try_write(path, "raise SystemExit\\n", "rewrote-classmate")
 ''',
     # -- the grading process and what outlives the run -----------------------------------------------
     "signal-the-grader": '''
@@ -209,12 +205,7 @@ if os.fork() == 0:
         full = json.dumps({{"step": "step00", "points": 25, "max_points": 25, "tests": []}})
         for _ in range(600):
             for path in glob.glob("/tmp/score-*/score.json") + glob.glob("{out}/results/*.json"):
-                try:
-                    with open(path, "w") as f:
-                        f.write(full)
-                    _evidence("rewrote-score", path)
-                except OSError:
-                    pass
+                _try_write(path, full, "rewrote-score")
             time.sleep(0.05)
         os._exit(0)
     os._exit(0)
@@ -251,8 +242,7 @@ for host in ("127.0.0.1", "::1", "localhost"):
 ''',
     # -- crafted replies to the grading process --------------------------------------------------------
     "nested-reply": '''
-import gc, io, zipfile, torch
-from multiprocessing.connection import Connection
+import io, zipfile, torch
 def _deep_reply():
     buffer = io.BytesIO()
     torch.save({{"ok": 1}}, buffer)
@@ -266,26 +256,14 @@ def _deep_reply():
             crafted.writestr(info.filename, data)
     return out.getvalue()
 def bigram_counts(ids, vocab_size):
-    for obj in gc.get_objects():
-        if isinstance(obj, Connection):
-            obj.send_bytes(_deep_reply())
-    import time
-    time.sleep(30)
+    _send_raw(_deep_reply())
 ''',
     "huge-reply": '''
-import gc
-from multiprocessing.connection import Connection
 def bigram_counts(ids, vocab_size):
-    payload = b"\\0" * (300 * 1024 * 1024)
-    for obj in gc.get_objects():
-        if isinstance(obj, Connection):
-            obj.send_bytes(payload)
-    import time
-    time.sleep(30)
+    _send_raw(b"\\0" * (300 * 1024 * 1024))
 ''',
     "zip-bomb-reply": '''
-import gc, io, zipfile, torch
-from multiprocessing.connection import Connection
+import io, zipfile, torch
 def bigram_counts(ids, vocab_size):
     buffer = io.BytesIO()
     torch.save({{"ok": torch.zeros(2 ** 28, dtype=torch.uint8)}}, buffer)
@@ -294,11 +272,7 @@ def bigram_counts(ids, vocab_size):
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb:
         for info in original.infolist():
             bomb.writestr(info.filename, original.read(info.filename))
-    for obj in gc.get_objects():
-        if isinstance(obj, Connection):
-            obj.send_bytes(out.getvalue())
-    import time
-    time.sleep(30)
+    _send_raw(out.getvalue())
 ''',
 }
 
