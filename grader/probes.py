@@ -1,8 +1,19 @@
 """Trusted helpers that several suites run next to the student's objects (as probes).
 
-A probe runs in the worker, beside the student's model, and returns plain data. The ones
-here are shared so that every step trains and inspects models the same way; each suite's
-own probes stay at the bottom of its test file.
+A probe runs in the worker, beside the student's code, and returns plain data. Because it
+runs there, student code can replace it: what it returns is as untrusted as the student's
+own answers. So a probe never returns a verdict (True/False, "the loss went down", "the
+expected logits"). It returns data from which the test, in the grading process, decides:
+
+* outputs and parameters (tensors), which the test recomputes or checks against values it
+  computes itself from inputs it chose;
+* observations of how the code ran (the operators it ran, how often it called a function),
+  which cannot be recomputed outside the worker. Those come back *with the output of the
+  same run* (``{"output": ..., "operators": [...]}``), and the test checks that output too:
+  faking the observation then earns nothing unless the code also computes the right answer.
+
+The ones here are shared so that every step trains and inspects models the same way; each
+suite's own probes stay at the bottom of its test file. ``grader/README.md`` says more.
 """
 
 from __future__ import annotations
@@ -15,7 +26,9 @@ import torch
 def adam_steps(model, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float) -> list[float]:
     """Train ``model`` on the fixed batch ``(x, y)`` with Adam; return the loss of every step.
 
-    The model's ``forward(x, y)`` must return ``(logits, loss)``. The Adam update is written
+    The model's ``forward(x, y)`` must return ``(logits, loss)``. The losses are the model's
+    own report, and a probe's: judge the trained model in the test, by its logits (asked for
+    through the seam) and a cross-entropy computed there. The Adam update is written
     out (the same as torch.optim.Adam with its defaults): the first use of torch.optim imports
     torch's compiler stack, which takes longer than a whole suite.
     """
@@ -58,19 +71,21 @@ def buffer_shapes(module) -> list[tuple[int, ...]]:
     return [tuple(b.shape) for b in module.buffers()]
 
 
-def operations_of(function, *args) -> list[str]:
-    """The names of every torch operator that ``function(*args)`` runs, recorded at the dispatcher.
+def operations_of(function, *args) -> dict:
+    """Run ``function(*args)``: ``{"output": what it returned, "operators": the torch operators it ran}``.
 
-    Recording below Python sees every path to an operator: a call under another name, an
-    alias imported at the top of a file, or a method of a tensor. Composite functions are
-    seen as the operators they are made of (``F.scaled_dot_product_attention`` shows up as
-    ``bmm`` and a softmax): use ``torch_functions_of`` to see those.
+    The operators are recorded at the dispatcher, below Python, so every path to one is
+    seen: a call under another name, an alias imported at the top of a file, a method of a
+    tensor. Composite functions show up as the operators they are made of
+    (``F.scaled_dot_product_attention`` as ``bmm`` and a softmax): ``torch_functions_of``
+    sees those. Check the output as well as the operators (see the module's docstring).
     """
-    return sorted(operation_counts(function, *args))
+    observed = operation_counts(function, *args)
+    return {"output": observed["output"], "operators": sorted(observed["counts"])}
 
 
-def operation_counts(function, *args) -> dict[str, int]:
-    """How many times ``function(*args)`` runs each torch operator (see ``operations_of``).
+def operation_counts(function, *args) -> dict:
+    """Run ``function(*args)``: ``{"output": ..., "counts": {operator: how many times it ran}}``.
 
     Counting tells a Python loop from a batched computation: a loop over n items runs its
     operators n times, one batched call runs them once whatever n is.
@@ -89,13 +104,16 @@ def operation_counts(function, *args) -> dict[str, int]:
             return func(*args, **(kwargs or {}))
 
     with Recorder() as recorder:
-        function(*args)
-    return dict(recorder.counts)
+        output = function(*args)
+    return {"output": output, "counts": dict(recorder.counts)}
 
 
-def torch_functions_of(function, *args) -> list[str]:
-    """The torch functions that ``function(*args)`` calls, recorded where torch's Python API
-    hands them over (so an alias such as ``from torch.nn.functional import ... as f`` is seen too)."""
+def torch_functions_of(function, *args) -> dict:
+    """Run ``function(*args)``: ``{"output": ..., "functions": the torch functions it called}``.
+
+    Recorded where torch's Python API hands a call over, so an alias such as ``from
+    torch.nn.functional import ... as f`` is seen too.
+    """
     from torch.overrides import TorchFunctionMode
 
     class Recorder(TorchFunctionMode):
@@ -108,8 +126,8 @@ def torch_functions_of(function, *args) -> list[str]:
             return func(*args, **(kwargs or {}))
 
     with Recorder() as recorder:
-        function(*args)
-    return sorted(recorder.names)
+        output = function(*args)
+    return {"output": output, "functions": sorted(recorder.names)}
 
 
 def named_parameter_shapes(module) -> dict[str, tuple[int, ...]]:
@@ -136,8 +154,8 @@ def load_parameters(module, weights: dict[str, torch.Tensor]) -> None:
                              f"unexpected {list(unexpected)}")
 
 
-def count_calls(code, function, *args) -> int:
-    """How many times running ``function(*args)`` enters the function whose code object is ``code``.
+def count_calls(code, function, *args) -> dict:
+    """Run ``function(*args)``: ``{"output": ..., "calls": how often it entered the function of ``code``}``.
 
     Counting by code object finds the function under any name a student calls it by (an
     alias, a method, an import under another name).
@@ -154,7 +172,7 @@ def count_calls(code, function, *args) -> int:
     previous = sys.getprofile()
     sys.setprofile(profile)
     try:
-        function(*args)
+        output = function(*args)
     finally:
         sys.setprofile(previous)
-    return calls
+    return {"output": output, "calls": calls}

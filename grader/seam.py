@@ -488,7 +488,9 @@ class StudentCode:
 
     ``student.bigram`` is the module ``stepNN/bigram.py`` of the code being graded;
     ``student.probe(fn, obj, ...)`` runs the trusted function ``fn`` (defined in the test
-    file) next to the student's objects and returns what it returns, as data.
+    file) next to the student's objects and returns what it returns, as data (as untrusted
+    as the student's own answers: see ``grader/probes.py``); ``student.source("bigram")`` is
+    the text of ``stepNN/bigram.py``, read here in the grading process.
     """
 
     def __init__(self, backend, step: str):
@@ -502,3 +504,15 @@ class StudentCode:
 
     def probe(self, function: Callable, *args, **kwargs) -> Any:
         return self._backend.probe(function, args, kwargs)
+
+    def source(self, module: str) -> str:
+        """The source of the graded ``module.py``, read from disk by the grading process itself.
+
+        Checks on how code is written (its length, say) read it here rather than from a
+        probe, so no code in the worker can change what they see.
+        """
+        path = Path(self._backend.root) / self._step / f"{module}.py"
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ModuleDoesNotImport(f"{self._step}/{module}.py cannot be read: {error}") from None

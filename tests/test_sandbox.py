@@ -46,6 +46,60 @@ HOSTILE = {
 }
 
 
+# Appended to a student module: at import, before any test, it replaces the worker's probe lookup so
+# that every probe answers what a perfect submission would. It knows the suites' probes by name, the
+# way a student who read the test files would: losses of a perfect run without training, the model's
+# own logits as the "expected" ones, a short source, flattering measurements and observations.
+FORGES_EVERY_PROBE = textwrap.dedent("""
+    import sys as _sys
+    import torch as _torch
+
+    def _forge(qualname, real):
+        def forged(*args, **kwargs):
+            if qualname in ("adam_steps", "train_full_batch"):  # a perfect run, and no training at all
+                steps = kwargs.get("steps", args[3] if qualname == "adam_steps" else args[2])
+                return [10.0] + [0.0] * (steps - 1)
+            if qualname == "source_of":
+                return "def scaled_dot_product_attention(q, k, v):\\n    pass\\n"
+            if qualname == "recomputed_logits":  # the expected logits are whatever the model gives
+                value = real(*args, **kwargs)
+                return {**value, "right": args[0](args[1])[0].detach()}
+            if qualname == "deep_stack":
+                residual, x = args[2], args[3]
+                if len(args) > 4:  # measurements made in the worker
+                    return {"cosine": 0.9 if residual else 0.0, "gradient": 1.0 if residual else 0.0}
+                value = real(*args, **kwargs)
+                return {**value, "output": x.clone() if residual else _torch.zeros_like(x)}
+            value = real(*args, **kwargs)
+            if isinstance(value, dict):
+                value = {**value, "operators": ["_softmax", "bmm", "mm", "tril"], "functions": [], "calls": 1,
+                         "counts": {"bmm": 2, "_softmax": 1}}
+            elif isinstance(value, bool):
+                value = not qualname.endswith("requires_grad")
+            return value
+        return forged
+
+    for _name in ("grader.worker", "__main__"):
+        _worker = getattr(_sys.modules.get(_name), "Worker", None)
+        if _worker is not None and not getattr(_worker, "_forged", False):
+            def _probe(self, path, module_name, qualname, _real=_worker.probe):
+                return _forge(qualname, _real(self, path, module_name, qualname))
+
+            _worker.probe, _worker._forged = _probe, True
+""")
+
+# Wrong code for the forgery to pass off as right: step -> (module, [(old, new), ...]).
+PADDING = "".join(f"    _unused_{i} = {i}\n" for i in range(30))
+WRONG_CODE = {
+    "step04": ("mlp_lm.py", [("layers += [nn.Linear(hidden, hidden), nn.ReLU()]",
+                              "layers += [nn.Linear(hidden, hidden)]")]),
+    "step05": ("attention.py", [("    d_k = q.shape[-1]\n", "    d_k = q.shape[-1]\n" + PADDING)]),
+    "step07": ("block.py", [("x = x + attended if self.residual else attended", "x = x + attended"),
+                            ("return x + thought if self.residual else thought", "return x + thought")]),
+    "step08": ("gpt.py", [("logits = x @ self.token_embedding.weight.T", "logits = 0.0 * (x @ self.token_embedding.weight.T)")]),
+}
+
+
 def hostile_root(tmp_path, code):
     root = copy_solutions(tmp_path)
     module = root / "step00" / "bigram.py"
@@ -63,6 +117,27 @@ def test_cheating_code_still_fails(case, tmp_path):
     assert not any(t["passed"] for t in counts_tests(score))
     assert score["points"] == score["max_points"] - 4
     assert output.strip().splitlines()[-2] == f"step00: {score['points']}/{score['max_points']} points"
+
+
+@pytest.mark.parametrize("step", sorted(WRONG_CODE))
+def test_forged_probe_answers_earn_nothing(step, tmp_path):
+    module, edits = WRONG_CODE[step]
+    scores = {}
+    for forged in (False, True):
+        root = copy_solutions(tmp_path / ("forged" if forged else "plain"))
+        path = root / step / module
+        source = path.read_text()
+        for old, new in edits:
+            assert source.count(old) == 1, old
+            source = source.replace(old, new)
+        path.write_text(source + ("\n\n" + FORGES_EVERY_PROBE if forged else ""))
+        score, output, _ = run_suite(step, "--student-root", str(root))
+        assert score, output
+        scores[forged] = score
+    assert scores[False]["points"] < scores[False]["max_points"]
+    # Test by test: a test the wrong code fails stays failed when every probe lies for it.
+    passed = {forged: {name for name, ok in passed_tests(score).items() if ok} for forged, score in scores.items()}
+    assert passed[True] <= passed[False], f"forging the probes passed {sorted(passed[True] - passed[False])}"
 
 
 def test_sys_exit_is_a_clean_failure(tmp_path):

@@ -43,7 +43,11 @@ def test_lookup_returns_the_rows_for_any_shape(student, generator):
                 "torch.embedding, and no matrix product")
 def test_lookup_is_indexing(student, generator):
     embedding = student.embedding.Embedding(V, C)
-    operations = student.probe(operations_of, embedding, torch.randint(0, V, (2, 5), generator=generator))
+    idx = torch.randint(0, V, (2, 5), generator=generator)
+    observed = student.probe(operations_of, embedding, idx)
+    # The probe reports the operators of one run and that run's output: the output must be right too.
+    expect_close(observed["output"], F.embedding(idx, embedding.weight.detach()), name="the vectors", atol=0)
+    operations = observed["operators"]
     with hint("your lookup calls an embedding function: write it yourself, as weight[idx]"):
         assert not [op for op in operations if "embedding" in op], operations
     with hint("your lookup multiplies matrices (a one-hot product?): indexing copies rows and needs no arithmetic"):

@@ -52,21 +52,28 @@ def test_head_is_tied_to_the_embedding(student, generator):
         assert sum(shape in [(V, C), (C, V)] for shape in shapes) == 1, f"parameter shapes: {shapes}"
     # If the head scores token r with row r of the table, zeroing that row zeroes its logit.
     idx = torch.randint(0, V - 1, (2, 5), generator=generator)  # token V - 1 is never an input
-    logits = student.probe(logits_with_row_zeroed, model, idx, V - 1)
+    student.probe(zero_table_row, model, V - 1)
+    logits, _ = model(idx)
     with hint("after zeroing row r of the embedding table, the logit of token r must be exactly 0: "
               "logits[..., r] = h · weight[r], with no bias in the head"):
         expect_close(logits[..., V - 1], torch.zeros(2, 5), name=f"the logits of token {V - 1}", atol=1e-6)
 
 
 @points(2, hint="n_hidden_layers Linear + ReLU layers of width 4 * n_embd, then one Linear back to n_embd: "
-                "the depth argument must set how many there are")
-def test_depth_sets_the_hidden_layers(student):
+                "the depth argument must set how many there are",
+        builds_on={"step03 Embedding": STEP03, "FeedForwardLM.forward": "test_logits_follow_the_architecture"})
+def test_depth_sets_the_hidden_layers(student, generator):
     for depth in (1, 2, 4):
         model = student.mlp_lm.FeedForwardLM(V, C, depth)
-        found = student.probe(linear_shapes, model)
+        parameters = student.probe(mlp_parameters, model)
+        found = [tuple(weight.shape) for weight, _ in parameters["layers"]]
         assert found == hidden_shapes(C, depth), \
             f"with n_hidden_layers={depth} the Linear weights (out, in) should be {hidden_shapes(C, depth)}, " \
             f"got {found}"
+        # The layers found must be the ones the model runs: its logits, recomputed from them here.
+        idx = torch.randint(0, V, (2, 5), generator=generator)
+        expect_close(model(idx)[0], recomputed_logits(parameters, idx)["right"],
+                     name=f"the logits with n_hidden_layers={depth}")
 
 
 @points(2, hint="count weights AND biases of every Linear layer, and the tied table only once: "
@@ -104,7 +111,7 @@ def test_logits_follow_the_architecture(student, generator):
     model = student.mlp_lm.FeedForwardLM(V, C, 2)
     idx = torch.randint(0, V, (2, 5), generator=generator)
     logits, _ = model(idx)
-    variants = student.probe(recomputed_logits, model, idx)
+    variants = recomputed_logits(student.probe(mlp_parameters, model), idx)
     missing = {f"the ReLU after Linear layer {i + 1} is missing: every hidden layer is a Linear followed by "
                f"a ReLU": variants[f"no relu after {i}"] for i in range(2)}
     expect_close(logits, variants["right"], name="the logits", mistakes={
@@ -257,26 +264,30 @@ def linears(model):
     return first + middle + last
 
 
-def linear_shapes(model):
-    return [tuple(m.weight.shape) for m in linears(model)]
-
-
 @torch.no_grad()
-def logits_with_row_zeroed(model, idx, row):
+def zero_table_row(model, row):
     the_table(model)[row] = 0
-    return model(idx)[0]
 
 
-@torch.no_grad()
-def recomputed_logits(model, idx):
-    """The logits recomputed from your parameters, and what some wrong architectures would give."""
-    table = the_table(model)
-    layers = linears(model)
+def mlp_parameters(model):
+    """Your model's table and its Linear layers' (weight, bias), first to last (plain tensors)."""
+    def copy(tensor):
+        return None if tensor is None else tensor.detach().clone()
+
+    return {"table": copy(the_table(model)),
+            "layers": [(copy(layer.weight), copy(layer.bias)) for layer in linears(model)]}
+
+
+# --- computed here, in the grading process, from the parameters a probe returned ------
+
+def recomputed_logits(parameters, idx):
+    """The logits the architecture gives with your parameters, and what some wrong architectures would give."""
+    table, layers = parameters["table"], parameters["layers"]
     x = table[idx]  # (B, T, C)
 
     def mlp(h, relu_after=range(len(layers) - 1)):
-        for i, layer in enumerate(layers):
-            h = F.linear(h, layer.weight, layer.bias)
+        for i, (weight, bias) in enumerate(layers):
+            h = F.linear(h, weight, bias)
             if i in relu_after:
                 h = F.relu(h)
         return h

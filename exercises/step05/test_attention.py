@@ -8,7 +8,6 @@ values with weights that sum to 1, and nothing after position t reaches position
 
 import ast
 import math
-import textwrap
 
 import torch
 import torch.nn.functional as F
@@ -102,18 +101,23 @@ def test_attention_with_a_mask(student, generator):
 @points(1, hint="compute the attention yourself: no F.scaled_dot_product_attention or nn.MultiheadAttention")
 def test_attention_is_written_by_hand(student, generator):
     q, k, v = random_qkv(generator, B)
-    called = student.probe(torch_functions_of, student.attention.scaled_dot_product_attention, q, k, v)
+    observed = student.probe(torch_functions_of, student.attention.scaled_dot_product_attention, q, k, v)
+    # The run whose calls were recorded must also have given the right answer.
+    expect_close(observed["output"][0], F.scaled_dot_product_attention(q, k, v), name="out")
+    called = observed["functions"]
     assert not [name for name in called if "scaled_dot_product" in name or "multi_head" in name], called
 
 
-def logical_lines(source: str) -> int:
-    """The statements in a function's body, nested ones included; the docstring does not count.
+def logical_lines(source: str, name: str) -> int:
+    """The statements in the body of the function ``name`` defined in ``source``, nested ones
+    included; the docstring does not count.
 
     A statement that spans several lines counts once; two statements on one line (``a; b``)
     count twice. Comments and blank lines are not statements.
     """
-    function = ast.parse(textwrap.dedent(source)).body[0]
-    body = function.body
+    functions = [node for node in ast.parse(source).body if isinstance(node, ast.FunctionDef) and node.name == name]
+    assert functions, f"attention.py has no top-level `def {name}(...)`"
+    body = functions[-1].body  # the last definition is the one the module keeps
     if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
         body = body[1:]  # the docstring
     return sum(1 for statement in body for node in ast.walk(statement) if isinstance(node, ast.stmt))
@@ -123,8 +127,7 @@ def logical_lines(source: str) -> int:
                 "statements means it is doing more than it needs to",
         builds_on={"scaled_dot_product_attention": "test_attention_matches_torch"})
 def test_attention_fits_in_under_30_lines(student):
-    source = student.probe(source_of, student.attention.scaled_dot_product_attention)
-    count = logical_lines(source)
+    count = logical_lines(student.source("attention"), "scaled_dot_product_attention")
     assert count <= MAX_LINES, f"the body of scaled_dot_product_attention has {count} logical lines (max {MAX_LINES})"
     # A short body that is still a stub does not count as done.
     student.attention.scaled_dot_product_attention(*random_qkv(torch.Generator().manual_seed(0)))
@@ -146,7 +149,9 @@ def test_causal_mask(student):
                 torch.ones(size, size).tril(-1).bool(),
         })
     with hint("build the mask with torch.tril (or tensor.tril): it is the step's tool for a causal mask"):
-        operations = student.probe(operations_of, student.attention.causal_mask, 5)
+        observed = student.probe(operations_of, student.attention.causal_mask, 5)
+        assert torch.equal(observed["output"], torch.ones(5, 5).tril().bool()), "causal_mask(5) is wrong"
+        operations = observed["operators"]
         assert [op for op in operations if op.startswith("tril")], operations  # tril or the in-place tril_
 
 
@@ -173,8 +178,9 @@ def test_average_with_a_matmul(student, generator):
                  mistakes={"the tril matrix is not normalised: that sums the past instead of averaging it":
                            x.cumsum(dim=1)})
     with hint("the averages must come from one matrix product, not from a loop or cumsum"):
-        operations = student.probe(operations_of, student.attention.average_previous_matmul, x)
-        assert {"mm", "bmm", "matmul"} & set(operations), operations
+        observed = student.probe(operations_of, student.attention.average_previous_matmul, x)
+        expect_close(observed["output"], running_means(x), name="the matmul averages")
+        assert {"mm", "bmm", "matmul"} & set(observed["operators"]), observed["operators"]
 
 
 @points(2, hint="scores start at zeros(T, T); masked_fill the future (where the causal mask is False) with -inf; "
@@ -185,7 +191,9 @@ def test_average_with_a_softmax(student, generator):
                  mistakes={"the future is filled with 0 instead of -inf: exp(0) = 1, so it still gets weight":
                            x.mean(dim=1, keepdim=True).expand_as(x)})
     with hint("this version is the one written as attention: use F.softmax over masked scores"):
-        assert "_softmax" in student.probe(operations_of, student.attention.average_previous_softmax, x)
+        observed = student.probe(operations_of, student.attention.average_previous_softmax, x)
+        expect_close(observed["output"], running_means(x), name="the softmax averages")
+        assert "_softmax" in observed["operators"], observed["operators"]
 
 
 # --- one head of causal self-attention --------------------------------------------------------------
@@ -221,7 +229,10 @@ def test_head_output(student, generator):
                      "the head does not mask the future: pass the causal mask": F.scaled_dot_product_attention(q, k, v),
                  })
     with hint("the head must call your scaled_dot_product_attention (it is the function you just wrote)"):
-        assert student.probe(calls_to_your_attention, head, x) >= 1
+        observed = student.probe(calls_to_your_attention, head, x)
+        expect_close(observed["output"], F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+                     name="the output of the run that counted the calls")
+        assert observed["calls"] >= 1, "the head never called your scaled_dot_product_attention"
 
 
 @points(2, hint="keep the weights of the last forward in self.last_attention, detached: (B, T, T), rows sum to 1, "
@@ -260,12 +271,6 @@ def test_no_information_flows_from_the_future(student, generator):
 
 # --- probes: trusted helpers that run next to your code ------------------------------
 
-def source_of(function):
-    import inspect
-
-    return inspect.getsource(function)
-
-
 def projection_shapes(head):
     return {name: tuple(getattr(head, name).weight.shape) for name in ("query", "key", "value")
             if isinstance(getattr(head, name, None), torch.nn.Linear)}
@@ -280,7 +285,7 @@ def last_attention_requires_grad(head):
 
 
 def calls_to_your_attention(head, x):
-    """How often ``head(x)`` runs the scaled_dot_product_attention of your attention.py (by any name)."""
+    """``head(x)``, and how often it ran the scaled_dot_product_attention of your attention.py (by any name)."""
     import sys
 
     return count_calls(sys.modules[type(head).__module__].scaled_dot_product_attention.__code__, head, x)

@@ -80,6 +80,11 @@ def multi_head_mistakes(x, weights, n_head, causal=True):
     return mistakes
 
 
+def heavy_operations(counts: dict) -> dict:
+    """The matrix products and softmaxes among operator counts, by name."""
+    return {name: n for name, n in sorted(counts.items()) if "mm" in name or "softmax" in name}
+
+
 def build(student, n_embd=C, n_head=N_HEAD, **options):
     return student.multi_head.MultiHeadAttention(n_embd, n_head, BLOCK, **options)
 
@@ -160,7 +165,11 @@ def test_loop_follows_the_definition(student, generator):
 def test_loop_uses_your_step05_attention(student, generator):
     for n_head in (1, 3):
         module = build(student, n_head=n_head)
-        calls = student.probe(calls_to_step05_attention, module.forward_loop, torch.randn(B, T, C, generator=generator))
+        x = torch.randn(B, T, C, generator=generator)
+        observed = student.probe(calls_to_step05_attention, module.forward_loop, x)
+        expect_close(observed["output"], multi_head_variant(x, student.probe(parameters_by_name, module), n_head),
+                     name=f"forward_loop(x) with n_head={n_head}")
+        calls = observed["calls"]
         assert calls == n_head, f"with n_head={n_head}, forward_loop called your step 05 attention {calls} times"
 
 
@@ -179,19 +188,27 @@ def test_batched_matches_the_definition(student, generator):
 
 
 @points(2, hint="no Python loop over the heads in forward: the head is a batch dimension, so one q @ k^T and one "
-                "softmax serve every head (and do not call F.scaled_dot_product_attention)")
+                "softmax serve every head (and do not call F.scaled_dot_product_attention)",
+        builds_on={"MultiHeadAttention.forward": "test_batched_matches_the_definition"})
 def test_batched_has_no_loop_over_heads(student, generator):
     x = torch.randn(B, T, C, generator=generator)
-    counts = {}
-    for n_head in (1, 2, 4):
-        counts[n_head] = student.probe(heavy_operations, build(student, n_head=n_head).forward, x)
+
+    def observe(probe, n_head):
+        """Run forward under ``probe``; what it observed, once the output of that run is checked here."""
+        module = build(student, n_head=n_head)
+        observed = student.probe(probe, module.forward, x)
+        expect_close(observed["output"], multi_head_variant(x, student.probe(parameters_by_name, module), n_head),
+                     name=f"forward(x) with n_head={n_head}")
+        return observed
+
+    counts = {n_head: heavy_operations(observe(operation_counts, n_head)["counts"]) for n_head in (1, 2, 4)}
     assert counts[1] == counts[2] == counts[4], \
         f"matrix products and softmaxes run by forward, by n_head: {counts}; they must not grow with n_head"
     # Any per-head loop, with or without matrix products, runs more operators for more heads.
-    totals = {n_head: student.probe(operator_total, build(student, n_head=n_head).forward, x) for n_head in (2, 3, 6)}
+    totals = {n_head: sum(observe(operation_counts, n_head)["counts"].values()) for n_head in (2, 3, 6)}
     assert totals[2] == totals[3] == totals[6], \
         f"forward runs {totals} torch operators for n_head = 2, 3, 6: the work must not grow with the heads"
-    called = student.probe(torch_functions_of, build(student).forward, x)
+    called = observe(torch_functions_of, N_HEAD)["functions"]
     assert not [name for name in called if "scaled_dot_product" in name or "multi_head" in name], called
 
 
@@ -306,19 +323,8 @@ def last_attention_requires_grad(module):
     return bool(module.last_attention.requires_grad)
 
 
-def heavy_operations(function, x):
-    """The matrix products and softmaxes ``function(x)`` runs, by operator name and count."""
-    counts = operation_counts(function, x)
-    return {name: n for name, n in sorted(counts.items()) if "mm" in name or "softmax" in name}
-
-
-def operator_total(function, x):
-    """How many torch operators ``function(x)`` runs in all."""
-    return sum(operation_counts(function, x).values())
-
-
 def calls_to_step05_attention(function, x):
-    """How often ``function(x)`` runs your step 05 scaled_dot_product_attention (by any name)."""
+    """``function(x)``, and how often it ran your step 05 scaled_dot_product_attention (by any name)."""
     import importlib
 
     root = type(function.__self__).__module__.split(".")[0]

@@ -334,8 +334,11 @@ def test_norms_are_written_by_hand(student, generator):
     x = torch.randn(B, T, C, generator=generator)
     for name in ("LayerNorm", "RMSNorm"):
         norm = getattr(student.block, name)(C)
-        called = student.probe(torch_functions_of, norm, x)
-        used = [function for function in called if "layer_norm" in function or "rms_norm" in function]
+        observed = student.probe(torch_functions_of, norm, x)
+        expected = (F.layer_norm(x, (C,), eps=1e-5) if name == "LayerNorm" else
+                    x * torch.rsqrt((x * x).mean(dim=-1, keepdim=True) + 1e-6))  # a new norm: weight 1, bias 0
+        expect_close(observed["output"], expected, name=f"the output of a new {name}")
+        used = [function for function in observed["functions"] if "layer_norm" in function or "rms_norm" in function]
         assert not used, f"your {name} calls {used}"
 
 
@@ -513,8 +516,8 @@ def test_no_information_flows_from_the_future(student, generator):
 def test_residuals_carry_the_signal_and_the_gradient_through_a_deep_stack(student, generator, seed):
     x = torch.randn(2, DEEP_T, DEEP_C, generator=generator)
     target = torch.randn(2, DEEP_T, DEEP_C, generator=generator)
-    kept = student.probe(deep_stack, student.block.Block, seed, True, x, target)
-    lost = student.probe(deep_stack, student.block.Block, seed, False, x, target)
+    kept = stack_measures(student.probe(deep_stack, student.block.Block, seed, True, x), x, target, residual=True)
+    lost = stack_measures(student.probe(deep_stack, student.block.Block, seed, False, x), x, target, residual=False)
     summary = f"{DEPTH} blocks: cosine(output, input) {kept['cosine']:.3f} with residuals, " \
               f"{lost['cosine']:.3f} without; gradient norm at blocks[0].attn.query.weight " \
               f"{kept['gradient']:.3g} with, {lost['gradient']:.3g} without"
@@ -593,15 +596,39 @@ def part_classes(block):
     return found
 
 
-def deep_stack(Block, seed, residual, x, target):
-    """A stack of DEPTH fresh blocks (seeded) on x: cosine(output, x), and the gradient norm at the first
-    block's query weight for the mean squared error to ``target``."""
+@torch.no_grad()
+def deep_stack(Block, seed, residual, x):
+    """A stack of DEPTH fresh blocks (seeded) run on x: each block's initial parameters, and the output."""
     torch.manual_seed(seed)
     blocks = [Block(x.shape[-1], DEEP_HEADS, x.shape[1], residual=residual) for _ in range(DEPTH)]
     h = x
     for block in blocks:
         h = block(h)
-    weight = blocks[0].attn.query.weight
-    (gradient,) = torch.autograd.grad(F.mse_loss(h, target), weight, allow_unused=True)
+    return {"parameters": [{name: p.detach().clone() for name, p in block.named_parameters()} for block in blocks],
+            "output": h}
+
+
+# --- computed here, in the grading process, from what the probe returned ------------------------
+
+def stack_measures(run: dict, x, target, residual: bool) -> dict:
+    """Rebuild the stack from its blocks' initial parameters, check it gives the output your stack gave,
+    and measure it: cosine(output, x), and the gradient norm at the first block's query weight for the
+    mean squared error to ``target``."""
+    right, wrong = ("pre-norm", "no residuals") if residual else ("no residuals", "pre-norm")
+    first = run["parameters"][0]["attn.query.weight"].clone().requires_grad_()
+
+    def stack(kind):
+        h = x
+        for i, weights in enumerate(run["parameters"]):
+            h = block_variant(h, {**weights, "attn.query.weight": first} if i == 0 else weights, kind,
+                              n_head=DEEP_HEADS)
+        return h
+
+    h = stack(right)
+    mistake = ("residual=False still adds x: with residual=False the block is mlp(ln_2(attn(ln_1(x)))), no `x +`"
+               if not residual else BLOCK_MISTAKES["no residuals"])
+    expect_close(run["output"], h.detach(), name=f"the output of {DEPTH} blocks with residual={residual}",
+                 atol=1e-3, rtol=1e-3, mistakes={mistake: stack(wrong).detach()})
+    (gradient,) = torch.autograd.grad(F.mse_loss(h, target), first)
     return {"cosine": float(F.cosine_similarity(h.detach().flatten(), x.flatten(), dim=0)),
-            "gradient": 0.0 if gradient is None else float(gradient.norm())}
+            "gradient": float(gradient.norm())}

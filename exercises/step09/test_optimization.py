@@ -2,7 +2,8 @@
 
 ``torch.nn.utils.clip_grad_norm_`` is the oracle for clipping. The schedule is checked
 value by value against its definition in the docstring. The optimiser is checked by what
-it holds: which parameters are in which group, with which settings.
+it holds (which parameters are in which group, with which settings) and by what it does: two
+steps with known gradients, against AdamW's update written out in this file.
 """
 
 import math
@@ -177,6 +178,37 @@ def test_optimizer_groups(student):
     for group in groups:
         assert group["lr"] == pytest.approx(3e-3) and tuple(group["betas"]) == pytest.approx((0.8, 0.95)), \
             f"lr and betas must be the ones given, got {group['lr']} and {group['betas']}"
+    # What it holds must also be what it does: two steps with known gradients, checked against AdamW's
+    # update computed here from the parameters before them.
+    before = student.probe(parameters_of, model)
+    generator = torch.Generator().manual_seed(1)
+    steps = [{name: torch.randn(p.shape, generator=generator) for name, p in before.items() if name != "frozen.weight"}
+             for _ in range(2)]
+    after = student.probe(take_steps, model, optimizer, steps)
+    expected = adamw_by_hand(before, steps, lr=3e-3, betas=(0.8, 0.95), decayed={"embed.weight", "hidden.weight"},
+                             weight_decay=0.1)
+    for name, value in expected.items():
+        expect_close(after[name], value, name=f"{name} after two optimiser steps", rtol=1e-4, atol=1e-6)
+
+
+def adamw_by_hand(parameters: dict, steps: list[dict], lr: float, betas: tuple, decayed: set, weight_decay: float,
+                  eps: float = 1e-8) -> dict:
+    """AdamW's updates written out (decoupled decay first, then Adam's bias-corrected step)."""
+    beta1, beta2 = betas
+    result = {}
+    for name, p in parameters.items():
+        if name not in steps[0]:  # frozen: never updated
+            result[name] = p
+            continue
+        p, m, v = p.clone(), torch.zeros_like(p), torch.zeros_like(p)
+        for t, grads in enumerate(steps, start=1):
+            g = grads[name]
+            p = p * (1 - lr * (weight_decay if name in decayed else 0.0))
+            m = beta1 * m + (1 - beta1) * g
+            v = beta2 * v + (1 - beta2) * g * g
+            p = p - lr * (m / (1 - beta1**t)) / ((v / (1 - beta2**t)).sqrt() + eps)
+        result[name] = p
+    return result
 
 
 # --- probes and helpers: they run next to your code and return plain data ---------------------
@@ -212,6 +244,22 @@ class SmallModel(nn.Module):
 def small_model() -> nn.Module:
     torch.manual_seed(0)
     return SmallModel()
+
+
+def parameters_of(model) -> dict:
+    """The model's parameters by name (a tied tensor under its first name)."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def take_steps(model, optimizer, steps: list) -> dict:
+    """For each dict of gradients (by parameter name): set them as .grad and take one optimiser step.
+    Returns the parameters after the last step."""
+    parameters = dict(model.named_parameters())
+    for grads in steps:
+        for name, grad in grads.items():
+            parameters[name].grad = grad.clone()
+        optimizer.step()
+    return parameters_of(model)
 
 
 def describe_optimizer(model, optimizer) -> dict:

@@ -97,14 +97,20 @@ def test_evaluate_runs_in_eval_mode_without_gradients(student, generator):
     for start_in_training_mode in (True, False):
         model = student.probe(table_lm, dropout=0.5)
         student.probe(set_mode, model, start_in_training_mode)
-        student.trainer.evaluate(model, ids, BLOCK, 2)
+        weights = student.probe(parameters_by_name, model)
+        result = student.trainer.evaluate(model, ids, BLOCK, 2)
+        with hint("the loss is not the model's loss with dropout off: evaluate must call model.eval() first"):
+            expect_close(torch.tensor(float(result["loss"])), per_token_loss(weights["table"], weights["bias"], ids).mean(),
+                         name="the loss evaluate reports")
         calls = student.probe(calls_of, model)
         assert calls, "evaluate never called the model"
         assert all(not call["training"] for call in calls), "the model ran in training mode (dropout on) in evaluate"
         assert all(not call["grad"] for call in calls), "evaluate ran the model with gradients enabled: use no_grad"
         assert all(call["T"] <= BLOCK and call["B"] <= 2 for call in calls), \
             f"windows must be at most block_size={BLOCK} long and batches at most batch_size=2: {calls}"
-        after = student.probe(mode_of, model)
+        # The mode the model is left in, seen from its behaviour: with dropout 0.5 on, two runs differ.
+        probe_ids = ids[:BLOCK].unsqueeze(0)
+        after = not torch.equal(model(probe_ids)[0], model(probe_ids)[0])
         with hint("the model's mode is not restored: remember was_training = model.training before switching to "
                   "eval mode, and call model.train(was_training) at the end"):
             assert after == start_in_training_mode, \
@@ -423,10 +429,6 @@ def fields_of(config) -> dict:
 
 def set_mode(model, training: bool) -> None:
     model.train(training)
-
-
-def mode_of(model) -> bool:
-    return model.training
 
 
 def calls_of(model) -> list:
