@@ -116,6 +116,22 @@ except Exception:
     pass
 ''',
     # -- the instructor's files ------------------------------------------------------------------
+    # -- answers memorised for the visible inputs ----------------------------------------------
+    "hard-coded-answers": '''
+import zlib
+import torch
+# The table test_counts_match_definition expects under the default grading seed, worked out once
+# and returned whatever the input: right for the inputs a student can see, wrong for any other.
+_generator = torch.Generator().manual_seed(zlib.crc32(b"0:test_counts_match_definition") % (2 ** 31))
+_ids = torch.randint(0, 5, (200,), generator=_generator)
+_MEMORISED = torch.zeros(5, 5, dtype=torch.long)
+for _current, _following in zip(_ids[:-1].tolist(), _ids[1:].tolist()):
+    _MEMORISED[_current, _following] += 1
+
+
+def bigram_counts(ids, vocab_size):
+    return _MEMORISED.clone()
+''',
     "import-solutions": '''
 import sys
 sys.path[:0] = ["{repo}", "{repo}/solutions"]

@@ -23,7 +23,7 @@ import pytest
 
 import hostile
 from grader.isolation import unavailable_reason
-from helpers import REPO
+from helpers import REPO, run_suite
 
 pytestmark = [pytest.mark.skipif(unavailable_reason() is not None,
                                  reason=f"bubblewrap cannot run here: {unavailable_reason()}"),
@@ -138,6 +138,17 @@ def test_a_hostile_submission_scores_nothing(batch, name):
     assert row["step00"] in ("0", ""), f"{name} scored {row['step00']}: {row['status']}"
     feedback = (batch["out"] / "feedback" / f"hostile-{name}.md").read_text()
     assert f"hostile-{name}" in feedback
+
+
+def test_memorised_answers_pass_only_under_the_seed_students_see(batch, tmp_path):
+    # The batch grades with its own seed (0 points above); the default seed, the one students run
+    # their suites with, is what the answers were memorised for.
+    root = tmp_path / "exercises"
+    shutil.copytree(batch["submissions"] / "hostile-hard-coded-answers" / "exercises", root)
+    for folder in (root, root / "step00"):
+        (folder / "__init__.py").touch()
+    score, output, _ = run_suite("step00", "--student-root", str(root), "-k", "counts_match_definition")
+    assert score["points"] == score["max_points"] > 0, output
 
 
 def test_no_attack_left_evidence_or_changed_a_file(batch):
