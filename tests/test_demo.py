@@ -8,7 +8,9 @@ from helpers import REPO
 
 
 def test_demo_runs_every_part():
-    env = dict(os.environ, COURSE_DEMO_STEPS="200")  # the demo's own run is 1500 steps
+    # The demo's own run is 1500 steps. One torch thread: `make test` runs two test processes on
+    # two cores, and a demo with two threads beside a busy neighbour once ran past the timeout.
+    env = dict(os.environ, COURSE_DEMO_STEPS="200", OMP_NUM_THREADS="1")
     result = subprocess.run([sys.executable, "-m", "course.demo"], cwd=REPO, capture_output=True, text=True,
                             timeout=300, env=env)
     assert result.returncode == 0, result.stderr
