@@ -98,7 +98,8 @@ def test_attention_with_a_mask(student, generator):
             assert float(weights[~mask.expand_as(weights)].abs().sum()) == 0
 
 
-@points(1, hint="compute the attention yourself: no F.scaled_dot_product_attention or nn.MultiheadAttention")
+@points(1, hint="compute the attention yourself: no F.scaled_dot_product_attention or nn.MultiheadAttention",
+        builds_on={"scaled_dot_product_attention": "test_attention_matches_torch"})
 def test_attention_is_written_by_hand(student, generator):
     q, k, v = random_qkv(generator, B)
     observed = student.probe(torch_functions_of, student.attention.scaled_dot_product_attention, q, k, v)

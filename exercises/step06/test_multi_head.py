@@ -161,7 +161,8 @@ def test_loop_follows_the_definition(student, generator):
 
 @points(1, hint="forward_loop must call your step 05 scaled_dot_product_attention once per head: reuse it, "
                 "do not copy its code",
-        builds_on={"step05 scaled_dot_product_attention": STEP05_ATTENTION})
+        builds_on={"step05 scaled_dot_product_attention": STEP05_ATTENTION,
+                   "MultiHeadAttention.forward_loop": "test_loop_follows_the_definition"})
 def test_loop_uses_your_step05_attention(student, generator):
     for n_head in (1, 3):
         module = build(student, n_head=n_head)

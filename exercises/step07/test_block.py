@@ -329,7 +329,8 @@ def test_rmsnorm_matches_torch(student, generator):
 
 
 @points(1, hint="write the norms yourself from mean, var (or x * x) and sqrt: no F.layer_norm, nn.LayerNorm, "
-                "F.rms_norm or nn.RMSNorm inside them")
+                "F.rms_norm or nn.RMSNorm inside them",
+        builds_on={"LayerNorm": "test_layernorm_matches_torch", "RMSNorm": "test_rmsnorm_matches_torch"})
 def test_norms_are_written_by_hand(student, generator):
     x = torch.randn(B, T, C, generator=generator)
     for name in ("LayerNorm", "RMSNorm"):
