@@ -53,6 +53,9 @@ def test_lookup_is_indexing(student, generator):
         assert not [op for op in operations if "embedding" in op], operations
     with hint("your lookup multiplies matrices (a one-hot product?): indexing copies rows and needs no arithmetic"):
         assert not [op for op in operations if op in MATRIX_PRODUCTS], operations
+    with hint("your lookup computes its rows (one-hot vectors times the table, summed?): indexing copies them "
+              "and needs no arithmetic"):
+        assert not [op for op in operations if op.rstrip("_") in ARITHMETIC], operations
 
 
 @points(2, hint="gradients must reach exactly the rows that were looked up, once per occurrence: "
@@ -78,6 +81,7 @@ def test_one_hot_product_equals_indexing(student, generator):
 # --- probes: trusted helpers that run next to your code ------------------------------
 
 MATRIX_PRODUCTS = {"mm", "bmm", "addmm", "matmul", "mv", "dot", "baddbmm", "addmv", "linear"}
+ARITHMETIC = {"mul", "sum", "add", "addcmul", "einsum", "scatter", "scatter_add", "one_hot"}  # what a one-hot lookup runs
 
 
 def gradient_of_sum(module, idx):

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import buffer_shapes, count_calls, operations_of, parameter_shapes, torch_functions_of
+from grader.probes import (buffer_shapes, count_calls, operation_counts, operations_of, parameter_shapes,
+                           torch_functions_of)
 
 B, H, T, D_K, D_V = 2, 3, 6, 8, 5  # d_k != d_v, so scaling by the wrong size shows
 N_EMBD, HEAD, BLOCK = 12, 4, 8
@@ -178,10 +179,16 @@ def test_average_with_a_matmul(student, generator):
     expect_close(student.attention.average_previous_matmul(x), running_means(x), name="the matmul averages",
                  mistakes={"the tril matrix is not normalised: that sums the past instead of averaging it":
                            x.cumsum(dim=1)})
-    with hint("the averages must come from one matrix product, not from a loop or cumsum"):
-        observed = student.probe(operations_of, student.attention.average_previous_matmul, x)
-        expect_close(observed["output"], running_means(x), name="the matmul averages")
-        assert {"mm", "bmm", "matmul"} & set(observed["operators"]), observed["operators"]
+    with hint("the averages must come from one matrix product, not from a loop or cumsum: weights @ x "
+              "broadcasts the (T, T) weights over the batch"):
+        products = {}
+        for batch in (1, 4):  # a loop over the batch runs one product per sequence
+            inputs = torch.randn(batch, T, D_V, generator=generator)
+            observed = student.probe(operation_counts, student.attention.average_previous_matmul, inputs)
+            expect_close(observed["output"], running_means(inputs), name="the matmul averages")
+            products[batch] = sum(n for op, n in observed["counts"].items() if op in ("mm", "bmm", "matmul"))
+        assert products[1] == products[4] >= 1, \
+            f"matrix products run for a batch of 1 and of 4: {products[1]} and {products[4]}"
 
 
 @points(2, hint="scores start at zeros(T, T); masked_fill the future (where the causal mask is False) with -inf; "
