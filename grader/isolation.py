@@ -102,8 +102,16 @@ class Isolation:
         args = [shutil.which("bwrap"), "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
                 "--new-session", "--cap-drop", "ALL", "--uid", str(NOBODY), "--gid", str(NOBODY),
                 "--hostname", "sandbox", "--clearenv"]
-        # The private /tmp first: the folders bound below may lie under /tmp on the host.
-        args += ["--size", str(self.limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        # The private /tmp first: the folders bound below may lie under /tmp on the host. Then the
+        # folders bwrap makes in it to hold them (a checkout in /tmp/x: /tmp/x, /tmp/x/exercises) would
+        # be writable, and code could plant files beside the bound ones; so /tmp is made read-only once
+        # they are bound, and the writable scratch space is a tmpfs of its own inside it.
+        scratch = "/tmp"
+        read_only = [*_python_paths(), *self.readable, *self.mounts]
+        if any(Path("/tmp") in Path(p).resolve().parents for p in read_only):
+            scratch = "/tmp/.private"
+        args += ["--tmpfs", "/tmp"] if scratch != "/tmp" else \
+            ["--size", str(self.limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
         mounted: list[Path] = []
         for path in [*_system_paths(), *_python_paths(), *self.readable]:
             if path.is_symlink() and str(path).count("/") == 1:  # /lib -> usr/lib on merged-/usr systems
@@ -120,8 +128,11 @@ class Isolation:
             args += ["--ro-bind", str(source.resolve()), str(target)]
         for path in self.writable:
             args += ["--bind", str(path.resolve()), str(path.resolve())]
-        args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", "/tmp",
-                 "--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--setenv", "LANG", "C.UTF-8",
+        if scratch != "/tmp":
+            args += ["--dir", scratch, "--remount-ro", "/tmp",
+                     "--size", str(self.limits.tmp_mb * 1024 * 1024), "--tmpfs", scratch]
+        args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", scratch,
+                 "--setenv", "HOME", scratch, "--setenv", "TMPDIR", scratch, "--setenv", "LANG", "C.UTF-8",
                  "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "PYTHONUNBUFFERED", "1",
                  "--setenv", "OMP_NUM_THREADS", "1"]
         if self.python_path:

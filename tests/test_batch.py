@@ -262,3 +262,24 @@ def test_gradescope_run_writes_results_in_its_schema(autograder, tmp_path):
         assert test["score"] == test["max_score"] and test["visibility"] == "visible"
     empty = run_autograder(autograder, tmp_path / "stub", STUB)
     assert empty["score"] == 0 and all(t["score"] == 0 and t["output"].startswith("hint:") for t in empty["tests"])
+
+
+def test_a_folder_bound_from_under_tmp_gets_no_writable_neighbours(tmp_path):
+    # A checkout under /tmp (a CI clone, say): bwrap makes its parent folders inside the sandbox's
+    # private /tmp, and code must not plant files there beside the folders it is shown.
+    from grader.isolation import Isolation
+
+    shown = tmp_path / "checkout" / "exercises"
+    shown.mkdir(parents=True)
+    code = ("import os\n"
+            f"for target in [{str(tmp_path / 'checkout' / 'conftest.py')!r}, {str(shown / 'conftest.py')!r}]:\n"
+            "    try:\n"
+            "        open(target, 'w').close()\n"
+            "        print('planted', target)\n"
+            "    except OSError:\n"
+            "        print('refused')\n"
+            "open(os.path.join(os.environ['TMPDIR'], 'scratch.txt'), 'w').write('ok')\n"
+            "print('scratch ok')\n")
+    result = subprocess.run(Isolation(readable=[shown]).command([sys.executable, "-c", code]),
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.split() == ["refused", "refused", "scratch", "ok"], result.stdout + result.stderr
