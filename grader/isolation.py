@@ -110,8 +110,8 @@ class Isolation:
         read_only = [*_python_paths(), *self.readable, *self.mounts]
         if any(Path("/tmp") in Path(p).resolve().parents for p in read_only):
             scratch = "/tmp/.private"
-        args += ["--tmpfs", "/tmp"] if scratch != "/tmp" else \
-            ["--size", str(self.limits.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+        capped = ["--size", str(self.limits.tmp_mb * 1024 * 1024)]  # applies to the --tmpfs after it
+        args += ["--tmpfs", "/tmp"] if scratch != "/tmp" else [*capped, "--tmpfs", "/tmp"]
         mounted: list[Path] = []
         for path in [*_system_paths(), *_python_paths(), *self.readable]:
             if path.is_symlink() and str(path).count("/") == 1:  # /lib -> usr/lib on merged-/usr systems
@@ -129,8 +129,7 @@ class Isolation:
         for path in self.writable:
             args += ["--bind", str(path.resolve()), str(path.resolve())]
         if scratch != "/tmp":
-            args += ["--dir", scratch, "--remount-ro", "/tmp",
-                     "--size", str(self.limits.tmp_mb * 1024 * 1024), "--tmpfs", scratch]
+            args += ["--dir", scratch, "--remount-ro", "/tmp", *capped, "--tmpfs", scratch]
         args += ["--proc", "/proc", "--dev", "/dev", "--remount-ro", "/", "--chdir", scratch,
                  "--setenv", "HOME", scratch, "--setenv", "TMPDIR", scratch, "--setenv", "LANG", "C.UTF-8",
                  "--setenv", "PYTHONDONTWRITEBYTECODE", "1", "--setenv", "PYTHONUNBUFFERED", "1",

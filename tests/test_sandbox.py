@@ -96,7 +96,8 @@ WRONG_CODE = {
     "step05": ("attention.py", [("    d_k = q.shape[-1]\n", "    d_k = q.shape[-1]\n" + PADDING)]),
     "step07": ("block.py", [("x = x + attended if self.residual else attended", "x = x + attended"),
                             ("return x + thought if self.residual else thought", "return x + thought")]),
-    "step08": ("gpt.py", [("logits = x @ self.token_embedding.weight.T", "logits = 0.0 * (x @ self.token_embedding.weight.T)")]),
+    "step08": ("gpt.py", [("logits = x @ self.token_embedding.weight.T",
+                           "logits = 0.0 * (x @ self.token_embedding.weight.T)")]),
 }
 
 

@@ -81,7 +81,8 @@ def test_one_hot_product_equals_indexing(student, generator):
 # --- probes: trusted helpers that run next to your code ------------------------------
 
 MATRIX_PRODUCTS = {"mm", "bmm", "addmm", "matmul", "mv", "dot", "baddbmm", "addmv", "linear"}
-ARITHMETIC = {"mul", "sum", "add", "addcmul", "einsum", "scatter", "scatter_add", "one_hot"}  # what a one-hot lookup runs
+# What a lookup written as one-hot vectors times the table runs; indexing runs none of it.
+ARITHMETIC = {"mul", "sum", "add", "addcmul", "einsum", "scatter", "scatter_add", "one_hot"}
 
 
 def gradient_of_sum(module, idx):

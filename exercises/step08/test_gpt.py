@@ -367,7 +367,8 @@ def initial_spread(parameters: dict) -> dict:
         if name.endswith("weight") and weight.dim() == 2:
             layer = name.removesuffix("weight")
             bias = parameters.get(f"{layer}bias")
-            spread[layer.rstrip(".") or "model"] = (float(weight.std()), 0.0 if bias is None else float(bias.abs().max()))
+            biggest_bias = 0.0 if bias is None else float(bias.abs().max())
+            spread[layer.rstrip(".") or "model"] = (float(weight.std()), biggest_bias)
     return spread
 
 

@@ -15,6 +15,7 @@ import torch.nn as nn
 
 from grader import hint, points
 from grader.checks import expect_close
+from grader.probes import parameters_by_name
 
 # A torch.optim optimiser imports torch's compiler stack the first time one is made (about 2 s).
 # Importing it here, once, in the grading process, spares every test worker that wait.
@@ -180,7 +181,7 @@ def test_optimizer_groups(student):
             f"lr and betas must be the ones given, got {group['lr']} and {group['betas']}"
     # What it holds must also be what it does: two steps with known gradients, checked against AdamW's
     # update computed here from the parameters before them.
-    before = student.probe(parameters_of, model)
+    before = student.probe(parameters_by_name, model)
     generator = torch.Generator().manual_seed(1)
     steps = [{name: torch.randn(p.shape, generator=generator) for name, p in before.items() if name != "frozen.weight"}
              for _ in range(2)]
@@ -246,11 +247,6 @@ def small_model() -> nn.Module:
     return SmallModel()
 
 
-def parameters_of(model) -> dict:
-    """The model's parameters by name (a tied tensor under its first name)."""
-    return {name: p.detach().clone() for name, p in model.named_parameters()}
-
-
 def take_steps(model, optimizer, steps: list) -> dict:
     """For each dict of gradients (by parameter name): set them as .grad and take one optimiser step.
     Returns the parameters after the last step."""
@@ -259,7 +255,7 @@ def take_steps(model, optimizer, steps: list) -> dict:
         for name, grad in grads.items():
             parameters[name].grad = grad.clone()
         optimizer.step()
-    return parameters_of(model)
+    return parameters_by_name(model)
 
 
 def describe_optimizer(model, optimizer) -> dict:

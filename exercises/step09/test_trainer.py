@@ -100,8 +100,8 @@ def test_evaluate_runs_in_eval_mode_without_gradients(student, generator):
         weights = student.probe(parameters_by_name, model)
         result = student.trainer.evaluate(model, ids, BLOCK, 2)
         with hint("the loss is not the model's loss with dropout off: evaluate must call model.eval() first"):
-            expect_close(torch.tensor(float(result["loss"])), per_token_loss(weights["table"], weights["bias"], ids).mean(),
-                         name="the loss evaluate reports")
+            expected = per_token_loss(weights["table"], weights["bias"], ids).mean()
+            expect_close(torch.tensor(float(result["loss"])), expected, name="the loss evaluate reports")
         calls = student.probe(calls_of, model)
         assert calls, "evaluate never called the model"
         assert all(not call["training"] for call in calls), "the model ran in training mode (dropout on) in evaluate"
