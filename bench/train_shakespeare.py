@@ -50,7 +50,7 @@ class FastTraining(torch.nn.Module):
     """The same model, trained faster: ``torch.compile`` and bfloat16 autocast in training mode.
 
     Evaluation and sampling run the plain model in float32. The compiled module is kept out
-    of the module tree, so the parameters and the ``state_dict`` are the model's own.
+    of the module tree, so the parameters are the model's own.
     """
 
     def __init__(self, model: torch.nn.Module, compile: bool, bf16: bool):
@@ -58,6 +58,14 @@ class FastTraining(torch.nn.Module):
         self.model = model
         object.__setattr__(self, "compiled", torch.compile(model) if compile else model)
         self.bf16 = bf16
+
+    # Checkpoints hold the model's own weights, without this wrapper's "model." prefix, so that
+    # `course sample` and `course attention` read them like any other checkpoint.
+    def state_dict(self, *args, **kwargs):
+        return self.model.state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        return self.model.load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(self, idx, targets=None):
         if not self.training:

@@ -11,7 +11,7 @@
     course release --out DIR [--force]          write the student copy of the course (instructors)
     course stubs [--check]                      regenerate exercises/ stubs from solutions/ (instructors)
     course notebooks [--check]                  rebuild the nbgrader source notebooks (instructors)
-    course grade SUBMISSIONS --out DIR [--steps step00-step10] [--jobs N] ...   grade a class (instructors)
+    course grade SUBMISSIONS --out DIR [--steps step00-step11] [--jobs N] ...   grade a class (instructors)
     course gradescope-bundle --out autograder.zip [--steps ...] [--seed N]     a Gradescope autograder
 
 The commands that train and sample run *your* modules from ``exercises/``: what you train
@@ -78,7 +78,7 @@ def cmd_release(args) -> int:
 
 
 def parse_steps(text: str | None) -> list[str]:
-    """``step00-step10``, ``step03,step05`` or None (every step with a suite)."""
+    """``step00-step11``, ``step03,step05`` or None (every step with a suite)."""
     available = sorted(p.name for p in (REPO / "exercises").glob("step[0-9][0-9]") if any(p.glob("test_*.py")))
     if not text:
         return available
@@ -90,7 +90,7 @@ def parse_steps(text: str | None) -> list[str]:
         elif len(bounds) == 1 and bounds[0] in available:
             chosen.append(bounds[0])
         else:
-            raise CommandError(f"--steps {text!r}: name steps such as step00-step10 or step03,step05 "
+            raise CommandError(f"--steps {text!r}: name steps such as step00-step11 or step03,step05 "
                                f"(available: {available[0]} to {available[-1]})")
     return sorted(set(chosen))
 
@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade = sub.add_parser("grade", help="grade a folder of submissions into a gradebook (instructors)")
     grade.add_argument("submissions", help="a folder with one folder or .zip per student, named by the student's id")
     grade.add_argument("--out", required=True, help="where grades.csv, feedback/ and summary.md go")
-    grade.add_argument("--steps", help="e.g. step00-step10 or step03,step05 (default: every step)")
+    grade.add_argument("--steps", help="e.g. step00-step11 or step03,step05 (default: every step)")
     grade.add_argument("--jobs", type=int, default=2, help="students graded at once (default 2)")
     grade.add_argument("--timeout", type=float, default=600.0, help="seconds for one student, all steps (default 600)")
     grade.add_argument("--call-timeout", type=float, default=10.0, help="seconds per call into student code")
@@ -425,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     bundle = sub.add_parser("gradescope-bundle", help="build a Gradescope autograder zip (instructors)")
     bundle.add_argument("--out", required=True, help="the zip to write, e.g. autograder.zip")
-    bundle.add_argument("--steps", help="e.g. step00-step10 (default: every step)")
+    bundle.add_argument("--steps", help="e.g. step00-step11 (default: every step)")
     bundle.add_argument("--seed", type=int, help="the grading seed (default: a new one, recorded in the bundle)")
     bundle.set_defaults(run=cmd_gradescope_bundle)
 

@@ -279,13 +279,39 @@ def demo_generation(text: str) -> None:
     print(f"sample more: course sample --checkpoint {checkpoint} --prompt \"ROMEO:\" --temperature 0.8")
 
 
+def demo_modern(text: str) -> None:
+    section("step11: RoPE, a KV cache and grouped-query attention")
+    rope, kv_cache, gqa = load("step11", "rope"), load("step11", "kv_cache"), load("step11", "gqa")
+    torch.manual_seed(0)
+    q, k = torch.randn(16), torch.randn(16)
+    cos, sin = rope.rope_angles(64, 16)
+
+    def score(m: int, n: int) -> float:
+        turned_q = rope.apply_rope(q[None], cos[m:m + 1], sin[m:m + 1])
+        return float((turned_q * rope.apply_rope(k[None], cos[n:n + 1], sin[n:n + 1])).sum())
+
+    print("  RoPE: q·k with the query 3 positions after the key, keys at 0, 10, 40: "
+          + ", ".join(f"{score(n + 3, n):.3f}" for n in (0, 10, 40)) + " (the distance counts, not the place)")
+    layer = gqa.GroupedQueryAttention(64, 8, 2, block_size=64)
+    x = torch.randn(1, 24, 64)
+    cache = kv_cache.KVCache(64)
+    with torch.no_grad():
+        pieces = torch.cat([layer(x[:, t:t + 1], cache) for t in range(24)], dim=1)
+        print(f"  KV cache: 24 tokens one at a time vs all at once, largest difference "
+              f"{(pieces - layer(x)).abs().max().item():.1e}; the cache holds {tuple(cache.keys.shape)}")
+    for n_kv_head in (64, 8, 1):
+        gib = kv_cache.kv_cache_size(80, n_kv_head, 128, 4096) * 2 / 2**30
+        print(f"  GQA: 80 layers, 64 query heads, {n_kv_head:>2} key/value heads -> {gib:5.2f} GiB of cache per "
+              "4096-token sequence (bfloat16)")
+
+
 def main() -> int:
     torch.manual_seed(0)
     print(f"Build a GPT from scratch: demo, using {implementation()}/")
     demo_status()
     text = shakespeare()
     for part in (demo_bigram, demo_bpe, demo_dataset, demo_embeddings, demo_mlp, demo_attention,
-                 demo_multi_head, demo_block, demo_gpt, demo_training, demo_generation):
+                 demo_multi_head, demo_block, demo_gpt, demo_training, demo_generation, demo_modern):
         try:
             part(text)
         except NotImplementedError:

@@ -55,14 +55,17 @@ def expect_close(actual: Any, expected: torch.Tensor, *, name: str = "the result
     tensor = _as_tensor(actual)
     if tensor is None:
         raise AssertionError(f"{name} should be a tensor of shape {tuple(expected.shape)}, got {type(actual).__name__}")
-    if tuple(tensor.shape) != tuple(expected.shape):
-        raise AssertionError(f"{name} should have shape {tuple(expected.shape)}, got {tuple(tensor.shape)}")
-    if _close(tensor, expected, atol, rtol):
+    wrong_shape = tuple(tensor.shape) != tuple(expected.shape)
+    if not wrong_shape and _close(tensor, expected, atol, rtol):
         return
+    # A mistake may change the shape too (the cache of step 11 holding n_head heads instead of
+    # n_kv_head): _close compares shapes first, so such a mistake is named by its values and shape.
     for message, wrong in (mistakes or {}).items():
         wrong = torch.as_tensor(wrong)
         # A mistake may give NaN (a softmax over a row of -inf): NaN in the same places still matches.
         if _close(tensor, wrong, atol, rtol, equal_nan=True) and not _close(wrong, expected, atol, rtol):
             with hint_block(message):
                 raise AssertionError(f"{name} matches a known mistake: {message}")
+    if wrong_shape:
+        raise AssertionError(f"{name} should have shape {tuple(expected.shape)}, got {tuple(tensor.shape)}")
     raise AssertionError(f"{name} is wrong: {describe_difference(tensor, expected)}")

@@ -77,7 +77,8 @@ PLAN = {
     "step07": ["step07-breaks", "step07-prenorm"],  # what breaks; why LayerNorm first
     "step08": ["step08-depth", "step08-families", "step08-why-attention"],  # depth; architecture families + MoE
     "step09": ["step09-divergence", "step09-clipping", "step09-overfitting"],  # divergence; clipping; fitting
-    "step10": ["step10-diversity", "step10-temperature", "step10-kv-cache", "step10-gqa"],
+    "step10": ["step10-diversity", "step10-temperature"],
+    "step11": ["step11-kv-cache", "step11-gqa"],  # rung 11: what the KV cache and GQA do
     "meta": ["meta-drawing", "meta-text"],  # draw the pipeline: a picture and text arrows
 }
 

@@ -6,6 +6,7 @@ import torch
 from solutions.step00 import bigram
 from solutions.step01 import bpe, char_tokenizer, regex_bpe
 from solutions.step02 import dataset
+from solutions.step11 import gqa, kv_cache, rope
 
 
 @pytest.mark.parametrize("call,message", [
@@ -30,6 +31,14 @@ from solutions.step02 import dataset
     (lambda: dataset.train_val_split(torch.arange(10), 1.5), "val_fraction must lie strictly between 0 and 1"),
     (lambda: dataset.NextTokenDataset(torch.arange(10), 0), "block_size must be at least 1"),
     (lambda: dataset.num_examples(-1, 3), "num_tokens >= 0"),
+    (lambda: rope.rope_angles(8, 7), "head_size must be even"),
+    (lambda: rope.apply_rope(torch.zeros(2, 5, 8), *rope.rope_angles(4, 8)), r"needs cos and sin of shape \(T, "),
+    (lambda: kv_cache.KVCache(2).append(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 4)), "at most 2 positions"),
+    (lambda: kv_cache.KVCache(8).append(torch.zeros(1, 2, 3, 4), torch.zeros(1, 2, 3, 5)), "must both be"),
+    (lambda: gqa.GroupedQueryAttention(32, 4, 3, 8), "n_head=4 is not a multiple of n_kv_head=3"),
+    (lambda: gqa.GroupedQueryAttention(15, 5, 5, 8), "head_size = n_embd // n_head = 3 must be even"),
+    (lambda: gqa.GroupedQueryAttention(32, 4, 2, 8)(torch.zeros(1, 9, 32)), "pass block_size 8"),
+    (lambda: gqa.GroupedQueryAttention(32, 4, 2, 8)(torch.zeros(1, 3, 16)), r"x must have shape \(B, T, 32\)"),
 ])
 def test_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):

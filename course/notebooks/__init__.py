@@ -17,4 +17,4 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "source"
-NAMES = [f"step{n:02d}" for n in range(11)] + ["meta"]
+NAMES = [f"step{n:02d}" for n in range(12)] + ["meta"]

@@ -97,24 +97,6 @@ NOTEBOOK = Notebook("step10", "Generation", [
         Top-p keeps the smallest set that holds mass p, so it keeps few tokens when the model is confident and
         many when it is not.
     """),
-    Question("step10-kv-cache", 2, """
-        In three sentences: what does a KV cache do during generation, and what does it cost?
-    """, """
-        Without a cache, every new token reruns the model on the whole context, recomputing keys and values of
-        all earlier positions that have not changed. A KV cache stores each layer's keys and values of the
-        positions done so far, so each step only computes the new position's query, key and value and
-        attends to the stored ones. The projections and MLPs then run once per token instead of once per
-        token per step (attention over the cache still grows with the length), at the cost of memory that
-        grows with layers x heads x context length.
-    """),
-    Question("step10-gqa", 2, """
-        In three sentences: what does grouped-query attention (GQA) change, and why?
-    """, """
-        In GQA several query heads share one key and value head: for example 32 query heads in 8 groups with
-        8 key/value heads. The KV cache, which dominates memory and memory traffic when generating long texts,
-        shrinks by the group size. Quality stays close to full multi-head attention, which is why Llama 2 70B
-        and many later models use it (multi-query attention is the extreme of one shared key/value head).
-    """),
     Question("step10-minus-inf", 1, """
         Why does a filter set a removed logit to -inf rather than 0?
     """, """

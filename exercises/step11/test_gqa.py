@@ -1,0 +1,283 @@
+"""Grading suite for step 11c: grouped-query attention with RoPE and a KV cache (``gqa.py``).
+
+The outputs are compared with the layer computed here from your module's own weights,
+straight from the description in ``gqa.py``: project, split into n_head query heads and
+n_kv_head key/value heads, turn queries and keys with RoPE (written here as complex
+multiplication, independent of your ``rope.py``), repeat each key/value head for its
+group, causal attention, merge, W_O. The same computation fed in pieces, with the keys and
+values of earlier pieces kept, is what your layer must give with a ``KVCache``.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from grader import hint, points
+from grader.checks import expect_close
+from grader.probes import parameters_by_name
+
+B, C, N_HEAD, BLOCK, T = 2, 32, 4, 12, 9  # head_size 8: four RoPE frequencies
+PIECES = (3, 1, 1, 4)  # a prompt of 3, two single tokens, then 4 more: T positions in all
+STEP11_ROPE = "step11/test_rope.py::test_rotation_follows_the_definition"
+STEP11_ANGLES = "step11/test_rope.py::test_angles_follow_the_definition"
+STEP11_CACHE = "step11/test_kv_cache.py::test_append_keeps_every_position_in_order"
+STEP05_MASK = "step05/test_attention.py::test_causal_mask"
+
+
+def turned(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
+    """RoPE by its definition: pair i of x (..., t, hs) at position m times e^(i * m * base^(-2i/hs))."""
+    hs = x.shape[-1]
+    theta = base ** (-torch.arange(0, hs, 2, dtype=torch.float64) / hs)
+    angles = positions.double()[:, None] * theta  # (t, hs/2)
+    z = torch.view_as_complex(x.double().reshape(*x.shape[:-1], hs // 2, 2).contiguous())
+    return torch.view_as_real(z * torch.polar(torch.ones_like(angles), angles)).flatten(-2)
+
+
+def heads(x: torch.Tensor, n: int) -> torch.Tensor:
+    """(B, t, n * hs) -> (B, n, t, hs): head j holds columns j*hs:(j+1)*hs."""
+    hs = x.shape[-1] // n
+    return torch.stack([x[..., j * hs:(j + 1) * hs] for j in range(n)], dim=1)
+
+
+def gqa_by_definition(x, weights, n_head, n_kv_head, pieces=None, base=10000.0, *, rope="q and k",
+                      repeat="interleave", scale="head", causal=True, restart_positions=False,
+                      mask_offset=True, keep_past=True, cached_out=None):
+    """The layer's output (float64) for x fed in ``pieces`` (None: all at once); the options make it a mistake.
+
+    ``cached_out``, a list, receives the keys and values (n_kv_head heads, turned keys) kept after the last piece.
+    """
+    x = x.double()
+    w = {name: value.double() for name, value in weights.items()}
+    project = lambda t, name: F.linear(t, w[f"{name}.weight"], w.get(f"{name}.bias"))  # noqa: E731
+    hs = x.shape[-1] // n_head
+    past_k = past_v = None
+    outputs, start = [], 0
+    for length in pieces or [x.shape[1]]:
+        piece = x[:, start:start + length]
+        q, k, v = heads(project(piece, "query"), n_head), heads(project(piece, "key"), n_kv_head), \
+            heads(project(piece, "value"), n_kv_head)
+        first = 0 if restart_positions else start
+        positions = torch.arange(first, first + length)
+        if rope in ("q and k", "q only", "q, k and v"):
+            q = turned(q, positions, base)
+        if rope in ("q and k", "q, k and v"):
+            k = turned(k, positions, base)
+        if rope == "q, k and v":
+            v = turned(v, positions, base)
+        if keep_past and past_k is not None:
+            k, v = torch.cat((past_k, k), dim=2), torch.cat((past_v, v), dim=2)
+        past_k, past_v = k, v
+        n_rep = n_head // n_kv_head
+        if repeat == "interleave":
+            k_all, v_all = k.repeat_interleave(n_rep, dim=1), v.repeat_interleave(n_rep, dim=1)
+        else:  # the whole stack tiled: heads 0, 1, 0, 1
+            k_all, v_all = k.repeat(1, n_rep, 1, 1), v.repeat(1, n_rep, 1, 1)
+        keys = k_all.shape[2]
+        divisor = {"head": math.sqrt(hs), "embd": math.sqrt(x.shape[-1]), "none": 1.0}[scale]
+        scores = q @ k_all.transpose(-2, -1) / divisor  # (B, nh, t, L)
+        if causal:  # rows start .. start + length - 1 of the block's mask (rows 0 .. length - 1 if not shifted)
+            first_row = start if mask_offset else 0
+            allowed = torch.ones(BLOCK, BLOCK, dtype=torch.bool).tril()[first_row:first_row + length, :keys]
+            scores = scores.masked_fill(~allowed, float("-inf"))
+        out = F.softmax(scores, dim=-1) @ v_all  # (B, nh, t, hs)
+        outputs.append(project(torch.cat(out.unbind(dim=1), dim=-1), "out_proj"))
+        start += length
+    if cached_out is not None:
+        cached_out.extend([past_k, past_v])
+    return torch.cat(outputs, dim=1)
+
+
+def gqa_mistakes(x, weights, n_head, n_kv_head, base=10000.0) -> dict:
+    variant = lambda **options: gqa_by_definition(x, weights, n_head, n_kv_head, base=base, **options)  # noqa: E731
+    mistakes = {
+        "no RoPE: turn the queries and the keys with apply_rope and the rows of self.cos, self.sin for their "
+        "positions": variant(rope="none"),
+        "only the queries are turned: RoPE turns the keys too, so that their dot product sees the distance":
+            variant(rope="q only"),
+        "the values are turned too: RoPE is for queries and keys, the values carry content and stay as they are":
+            variant(rope="q, k and v"),
+        "the scores are scaled by sqrt(n_embd): each head's dot products have head_size terms, divide by "
+        "sqrt(head_size)": variant(scale="embd"),
+        "the scores are not scaled: divide by sqrt(head_size)": variant(scale="none"),
+        "the future is not masked: mask the scores with the causal mask before the softmax":
+            variant(causal=False),
+    }
+    if 1 < n_kv_head < n_head:
+        mistakes["the key/value heads are tiled (0, 1, 0, 1) instead of repeated in place (0, 0, 1, 1): query "
+                 "head h belongs to key/value head h // n_rep; use repeat_interleave, not repeat"] = \
+            variant(repeat="tile")
+    return mistakes
+
+
+def build(student, n_head=N_HEAD, n_kv_head=2, **options):
+    return student.gqa.GroupedQueryAttention(C, n_head, n_kv_head, BLOCK, **options)
+
+
+# --- the parts ---------------------------------------------------------------------------------------
+
+@points(2, hint="repeat_interleave(n_rep, dim=1): output head h is input head h // n_rep (0, 0, 1, 1 for n_rep 2), "
+                "not the stack tiled (0, 1, 0, 1)")
+def test_repeat_kv(student, generator):
+    for n_kv, n_rep in [(2, 2), (3, 4), (1, 3), (2, 1)]:
+        x = torch.randn(B, n_kv, 5, 4, generator=generator)
+        expect_close(student.gqa.repeat_kv(x.clone(), n_rep), x.repeat_interleave(n_rep, dim=1),
+                     name=f"repeat_kv(x with {n_kv} heads, {n_rep})", mistakes={
+                         "the heads are tiled: x.repeat(1, n_rep, 1, 1) gives 0, 1, 0, 1; each head must be repeated "
+                         "in place, 0, 0, 1, 1 (repeat_interleave)": x.repeat(1, n_rep, 1, 1)})
+
+
+@points(2, hint="query and out_proj are nn.Linear(n_embd, n_embd); key and value are nn.Linear(n_embd, n_kv_head * "
+                "head_size): fewer key/value heads, smaller projections. Buffers: mask = causal_mask(block_size), "
+                "cos, sin = rope_angles(block_size, head_size, rope_base)",
+        builds_on={"rope_angles": STEP11_ANGLES, "step05 causal_mask": STEP05_MASK})
+def test_projections_and_buffers(student):
+    for n_kv_head, bias, base in [(2, False, 10000.0), (1, True, 500.0), (4, False, 10000.0)]:
+        module = build(student, n_kv_head=n_kv_head, bias=bias, rope_base=base)
+        shapes = student.probe(projection_shapes, module)
+        kv = n_kv_head * (C // N_HEAD)
+        expected = {"query": ((C, C), (C,) if bias else None), "key": ((kv, C), (kv,) if bias else None),
+                    "value": ((kv, C), (kv,) if bias else None), "out_proj": ((C, C), (C,) if bias else None)}
+        assert shapes == expected, f"n_kv_head={n_kv_head}, bias={bias}: expected (weight, bias) shapes " \
+                                   f"{expected}, got {shapes}"
+        buffers = student.probe(buffers_by_name, module)
+        assert set(buffers) >= {"mask", "cos", "sin"}, f"the buffers are {sorted(buffers)}"
+        expect_close(buffers["mask"], torch.ones(BLOCK, BLOCK).tril().bool(), name="the mask buffer", atol=0)
+        angles = torch.arange(BLOCK, dtype=torch.float64)[:, None] * \
+            base ** (-torch.arange(0, C // N_HEAD, 2, dtype=torch.float64) / (C // N_HEAD))
+        with hint("cos and sin come from rope_angles(block_size, head_size, rope_base): pass rope_base on, and the "
+                  "head's size (n_embd // n_head), not n_embd"):
+            expect_close(buffers["cos"], angles.cos(), name=f"the cos buffer (rope_base {base})")
+            expect_close(buffers["sin"], angles.sin(), name=f"the sin buffer (rope_base {base})")
+
+
+@points(2, hint="query and out_proj: n_embd * n_embd each; key and value: n_embd * (n_kv_head * head_size) each; "
+                "with bias, one bias per output of each projection")
+def test_parameter_count(student):
+    for n_embd, n_head, n_kv_head, bias in [(C, 4, 2, False), (4096, 32, 8, False), (64, 8, 1, True),
+                                            (48, 6, 6, True)]:
+        kv = n_kv_head * (n_embd // n_head)
+        expected = 2 * n_embd * n_embd + 2 * n_embd * kv + ((2 * n_embd + 2 * kv) if bias else 0)
+        counted = student.gqa.gqa_parameter_count(n_embd, n_head, n_kv_head, bias)
+        assert isinstance(counted, int), f"gqa_parameter_count should return an int, got {type(counted).__name__}"
+        expect_close(torch.tensor(counted), torch.tensor(expected),
+                     name=f"gqa_parameter_count({n_embd}, {n_head}, {n_kv_head}, {bias})", mistakes={
+                         "key and value are counted at full size: they produce n_kv_head * head_size numbers, "
+                         "not n_embd": torch.tensor(4 * n_embd * n_embd + (4 * n_embd if bias else 0)),
+                         "key and value are n_embd x (n_kv_head * n_embd): their output is n_kv_head heads of "
+                         "head_size = n_embd // n_head": torch.tensor(
+                             2 * n_embd * n_embd + 2 * n_embd * n_kv_head * n_embd
+                             + ((2 * n_embd + 2 * n_kv_head * n_embd) if bias else 0)),
+                         "the biases are left out (or counted without bias)": torch.tensor(
+                             2 * n_embd * n_embd + 2 * n_embd * kv + ((2 * n_embd + 2 * kv) if not bias else 0)),
+                     })
+
+
+# --- the whole sequence at once ------------------------------------------------------------------------
+
+@points(5, hint="queries (B, n_head, T, hs), keys and values (B, n_kv_head, T, hs); apply_rope to q and k with "
+                "self.cos[:T], self.sin[:T]; repeat_kv both to n_head heads; scores = q @ k^T / sqrt(head_size), "
+                "causal mask, softmax, @ v, merge the heads, out_proj",
+        builds_on={"apply_rope": STEP11_ROPE, "rope_angles": STEP11_ANGLES, "repeat_kv": "test_repeat_kv",
+                   "step05 causal_mask": STEP05_MASK})
+def test_matches_the_definition(student, generator):
+    for n_kv_head, bias, base in [(2, False, 10000.0), (1, True, 10000.0), (4, False, 100.0)]:
+        module = build(student, n_kv_head=n_kv_head, bias=bias, rope_base=base)
+        x = torch.randn(B, T, C, generator=generator)
+        weights = student.probe(parameters_by_name, module)
+        expect_close(module(x), gqa_by_definition(x, weights, N_HEAD, n_kv_head, base=base),
+                     name=f"forward(x) with n_kv_head={n_kv_head}, bias={bias}, rope_base={base}", atol=1e-5,
+                     mistakes=gqa_mistakes(x, weights, N_HEAD, n_kv_head, base))
+
+
+@points(1, hint="position t must not see positions after t: mask the scores before the softmax",
+        builds_on={"forward": "test_matches_the_definition"})
+def test_no_information_flows_from_the_future(student, generator):
+    module = build(student)
+    x = torch.randn(1, BLOCK, C, generator=generator)
+    out = module(x)
+    for t in (0, 4, BLOCK - 2):
+        changed = x.clone()
+        changed[:, t + 1:] = torch.randn(1, BLOCK - t - 1, C, generator=generator)
+        expect_close(module(changed)[:, :t + 1], out[:, :t + 1],
+                     name=f"outputs at 0..{t} after changing positions {t + 1}..")
+
+
+# --- in pieces, with a cache ------------------------------------------------------------------------
+
+def cache_mistakes(x, weights, n_kv_head) -> dict:
+    variant = lambda **options: gqa_by_definition(x, weights, N_HEAD, n_kv_head, PIECES, **options)  # noqa: E731
+    return {
+        "every piece is turned as if it started at position 0: the new positions start at cache.length, so use "
+        "self.cos[start:start + T] (and sin) with start = cache.length": variant(restart_positions=True),
+        "the mask is not shifted: the new queries are positions start .. start + T - 1, so take rows "
+        "start:start + T of self.mask (and the first L columns), not rows 0:T": variant(mask_offset=False),
+        "the cache is not used: append the new keys and values to the cache and attend to everything it returns":
+            variant(keep_past=False),
+        "the cache is not used (the new positions attend to themselves only): attend to everything cache.append "
+        "returns": variant(keep_past=False, mask_offset=False),
+    }
+
+
+@points(5, hint="with a cache: start = cache.length; turn q and k with rows start:start+T of cos and sin; "
+                "k, v = cache.append(k, v); repeat_kv; mask with self.mask[start:start+T, :L]. Fed in pieces, the "
+                "outputs must equal those of the whole sequence",
+        builds_on={"KVCache.append": STEP11_CACHE, "forward": "test_matches_the_definition"})
+def test_pieces_with_a_cache_give_the_whole_sequence(student, generator):
+    for n_kv_head in (2, 1):
+        module = build(student, n_kv_head=n_kv_head)
+        x = torch.randn(B, T, C, generator=generator)
+        weights = student.probe(parameters_by_name, module)
+        cache = student.kv_cache.KVCache(BLOCK)
+        outputs, start = [], 0
+        for length in PIECES:
+            outputs.append(module(x[:, start:start + length], cache))
+            start += length
+        expect_close(torch.cat(outputs, dim=1), gqa_by_definition(x, weights, N_HEAD, n_kv_head),
+                     name=f"the outputs of x fed in pieces of {list(PIECES)}, n_kv_head={n_kv_head}", atol=1e-5,
+                     mistakes=cache_mistakes(x, weights, n_kv_head))
+
+
+@points(2, hint="append the keys after RoPE and BEFORE repeat_kv: the cache holds n_kv_head heads (that is the "
+                "memory GQA saves), with keys already turned (a stored key never moves again) and values as they "
+                "are",
+        builds_on={"KVCache.append": STEP11_CACHE, "pieces": "test_pieces_with_a_cache_give_the_whole_sequence"})
+def test_the_cache_holds_turned_keys_of_the_key_value_heads(student, generator):
+    module = build(student, n_kv_head=2)
+    x = torch.randn(B, T, C, generator=generator)
+    weights = student.probe(parameters_by_name, module)
+    cache = student.kv_cache.KVCache(BLOCK)
+    start = 0
+    for length in PIECES:
+        module(x[:, start:start + length], cache)
+        start += length
+    kept: list = []
+    gqa_by_definition(x, weights, N_HEAD, 2, PIECES, cached_out=kept)
+    keys, values = kept
+    expect_close(cache.keys, keys, name="cache.keys after the pieces", mistakes={
+        "the cache holds the keys before RoPE: append them after apply_rope, so that every stored key is turned "
+        "once, for its own position": heads(F.linear(x.double(), weights["key.weight"].double()), 2),
+        "the cache holds n_head heads: append before repeat_kv, so that it keeps only the n_kv_head heads":
+            keys.repeat_interleave(N_HEAD // 2, dim=1),
+    })
+    expect_close(cache.values, values, name="cache.values after the pieces", mistakes={
+        "the cache holds n_head heads of values: append before repeat_kv": values.repeat_interleave(N_HEAD // 2, dim=1),
+    })
+
+
+# --- probes: trusted helpers that run next to your code ------------------------------
+
+PROJECTIONS = ("query", "key", "value", "out_proj")
+
+
+def projection_shapes(module):
+    shapes = {}
+    for name in PROJECTIONS:
+        layer = getattr(module, name, None)
+        if isinstance(layer, torch.nn.Linear):
+            shapes[name] = (tuple(layer.weight.shape), None if layer.bias is None else tuple(layer.bias.shape))
+    return shapes
+
+
+def buffers_by_name(module):
+    return {name: buffer.detach().clone() for name, buffer in module.named_buffers()}
