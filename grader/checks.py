@@ -58,8 +58,8 @@ def expect_close(actual: Any, expected: torch.Tensor, *, name: str = "the result
     wrong_shape = tuple(tensor.shape) != tuple(expected.shape)
     if not wrong_shape and _close(tensor, expected, atol, rtol):
         return
-    # A mistake may change the shape too (the cache of step 11 holding n_head heads instead of
-    # n_kv_head): _close compares shapes first, so such a mistake is named by its values and shape.
+    # A mistake may change the shape too (step 11's cache holding n_head heads instead of n_kv_head),
+    # so the known mistakes are tried before a shape difference is reported.
     for message, wrong in (mistakes or {}).items():
         wrong = torch.as_tensor(wrong)
         # A mistake may give NaN (a softmax over a row of -inf): NaN in the same places still matches.

@@ -100,8 +100,7 @@ def test_angles_follow_the_definition(student):
             "the positions start at 1: the first position is 0, where nothing turns":
                 angles_by_definition(positions + 1, head_size, base),
         }
-        for name, take in (("cos", torch.cos), ("sin", torch.sin)):
-            got = cos if name == "cos" else sin
+        for name, got, take in (("cos", cos, torch.cos), ("sin", sin, torch.sin)):
             expect_close(got, take(angles).float(), name=f"{name} of rope_angles({seq_len}, {head_size}, {base})",
                          atol=1e-5, mistakes={message: take(value).float() for message, value in wrong.items()})
 

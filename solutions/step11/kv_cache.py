@@ -59,10 +59,11 @@ class KVCache:
             raise ValueError(f"k and v must both be (B, n_kv_head, T, head_size), got {tuple(k.shape)} and "
                              f"{tuple(v.shape)}")
         if self.keys is not None and (k.shape[:2] != self.keys.shape[:2] or k.shape[3] != self.keys.shape[3]):
-            held = tuple(self.keys.shape)
-            raise ValueError(f"the cache holds keys of shape {held} (B, n_kv_head, length, head_size); new keys "
-                             f"{tuple(k.shape)} do not fit: one cache per layer, one batch per cache")
-        if (0 if self.keys is None else self.keys.shape[2]) + k.shape[2] > self.max_length:
+            raise ValueError(f"the cache holds keys of shape {tuple(self.keys.shape)} (B, n_kv_head, length, "
+                             f"head_size); new keys {tuple(k.shape)} do not fit: one cache per layer, one batch "
+                             "per cache")
+        held = 0 if self.keys is None else self.keys.shape[2]  # self.length, which is yours to write
+        if held + k.shape[2] > self.max_length:
             raise ValueError(f"the cache holds at most {self.max_length} positions (the block size); appending "
                              f"{k.shape[2]} would pass it: start a new cache, or crop the context")
         ### BEGIN SOLUTION
