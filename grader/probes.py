@@ -66,6 +66,33 @@ def parameter_shapes(module) -> list[tuple[int, ...]]:
     return [tuple(p.shape) for p in module.parameters()]
 
 
+def linear_shapes(module, names) -> dict[str, tuple]:
+    """``{name: (weight shape, bias shape or None)}`` for each of ``names`` that is an ``nn.Linear`` of ``module``."""
+    shapes = {}
+    for name in names:
+        layer = getattr(module, name, None)
+        if isinstance(layer, torch.nn.Linear):
+            shapes[name] = (tuple(layer.weight.shape), None if layer.bias is None else tuple(layer.bias.shape))
+    return shapes
+
+
+def tensors_after_the_call(function, *args, **kwargs) -> list[torch.Tensor]:
+    """Call ``function(*args, **kwargs)``; return the tensors among ``args`` as they are after the call.
+
+    In the sandbox the arguments are the worker's own copies, so a function that writes into its
+    input changes nothing the test holds: this probe brings those copies back for the test to
+    compare with its own. An error the call raises (other than "not implemented yet") does not
+    count here: other tests grade what the function computes, this one only whether it edits its inputs.
+    """
+    try:
+        function(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception:
+        pass
+    return [a for a in args if isinstance(a, torch.Tensor)]
+
+
 def buffer_shapes(module) -> list[tuple[int, ...]]:
     """The shapes of ``module``'s registered buffers."""
     return [tuple(b.shape) for b in module.buffers()]

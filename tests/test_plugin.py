@@ -108,6 +108,10 @@ def test_distance(student):
 @points(1, hint="add adds", builds_on={"sub": "test_sub"})
 def test_add_then_sub(student):
     assert student.mod.add(1, 1) == 2
+
+@points(1, hint="the negation is 0 - x", builds_on={"sub": "step98/test_mod.py::test_sub"})
+def test_negation(student):
+    assert student.mod.sub(0, 4) == -4
 '''
 
 
@@ -118,3 +122,6 @@ def test_a_test_that_builds_on_a_failing_function_says_to_fix_that_first(tmp_pat
     assert hints["test_sub"] == "sub subtracts"
     assert hints["test_distance"] == "fix `sub` first: this test builds on it, and its own test fails (test_sub)"
     assert hints["test_add_then_sub"] is None  # it passed: what it builds on does not matter
+    # The same step's test, named the way an earlier step's would be, still counts as a foundation.
+    assert hints["test_negation"] == ("fix `sub` first: this test builds on it, and its own test fails "
+                                      "(step98/test_mod.py::test_sub)")

@@ -20,12 +20,13 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import (buffer_shapes, count_calls, operation_counts, parameter_shapes,
+from grader.probes import (buffer_shapes, count_calls, linear_shapes, operation_counts, parameter_shapes,
                            parameters_by_name, torch_functions_of)
 
 B, T, C, N_HEAD, BLOCK = 2, 6, 12, 3, 8  # head_size 4; C is not a square, so sqrt(C) != a whole head size
 STEP05_ATTENTION = "step05/test_attention.py::test_attention_with_a_mask"
 STEP05_MASK = "step05/test_attention.py::test_causal_mask"
+PROJECTIONS = ("query", "key", "value", "out_proj")  # the four nn.Linear layers, by name
 
 
 def slices_of_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
@@ -118,7 +119,7 @@ def test_heads_must_divide_n_embd(student):
 def test_four_projections_and_a_mask(student):
     for bias in (True, False):
         module = build(student, bias=bias)
-        shapes = student.probe(projection_shapes, module)
+        shapes = student.probe(linear_shapes, module, PROJECTIONS)
         expected = {name: ((C, C), (C,) if bias else None) for name in PROJECTIONS}
         assert shapes == expected, f"with bias={bias}, expected (weight, bias) shapes {expected}, got {shapes}"
         with hint("the module's only parameters are the four projections (one (n_embd, n_embd) matrix each, not one "
@@ -307,18 +308,6 @@ def test_parameter_count_formula(student):
 
 
 # --- probes: trusted helpers that run next to your code ------------------------------
-
-PROJECTIONS = ("query", "key", "value", "out_proj")
-
-
-def projection_shapes(module):
-    shapes = {}
-    for name in PROJECTIONS:
-        layer = getattr(module, name, None)
-        if isinstance(layer, torch.nn.Linear):
-            shapes[name] = (tuple(layer.weight.shape), None if layer.bias is None else tuple(layer.bias.shape))
-    return shapes
-
 
 def last_attention_requires_grad(module):
     return bool(module.last_attention.requires_grad)

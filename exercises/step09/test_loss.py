@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import torch_functions_of
+from grader.probes import tensors_after_the_call, torch_functions_of
 
 N, V = 12, 7
 B, T = 3, 5
@@ -44,7 +44,7 @@ def test_matches_torch_cross_entropy(student, generator):
                      name=f"the loss for logits of shape {shape}", mistakes=loss_mistakes(logits, targets))
         with hint("the caller's logits were changed: subtract the maximum into a new tensor, not in place (-=)"):
             before = logits.clone()  # our own copy, whatever the call does
-            after = student.probe(logits_after_the_call, student.loss.cross_entropy, logits, targets)
+            after, _ = student.probe(tensors_after_the_call, student.loss.cross_entropy, logits, targets)
             assert torch.equal(after, before), "cross_entropy changed the logits it was given"
     with hint("targets whose shape is not logits.shape[:-1] must raise ValueError (the stub's check does this: "
               "keep it at the top)"):
@@ -102,12 +102,6 @@ def test_loss_is_written_by_hand(student, generator):
 
 
 # --- probes: run next to your code, return plain data ------------------------------------------
-
-def logits_after_the_call(cross_entropy, logits, targets):
-    """The logits tensor cross_entropy was given, as it is after the call (the test compares it with its copy)."""
-    cross_entropy(logits, targets)
-    return logits
-
 
 def gradient_of_loss(cross_entropy, logits, targets):
     """d(cross_entropy(logits, targets)) / d logits."""

@@ -120,7 +120,7 @@ class GroupedQueryAttention(nn.Module):
             cache: a ``KVCache`` for this layer, or None.
 
         Returns:
-            float tensor (B, T, n_embd).
+            float tensor (B, T, n_embd), in x's dtype.
 
         Raises:
             ValueError: when x is not (B, T, n_embd), or start + T passes block_size.

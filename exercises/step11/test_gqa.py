@@ -15,14 +15,15 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import parameters_by_name
+from grader.probes import linear_shapes, parameters_by_name
 
 B, C, N_HEAD, BLOCK, T = 2, 32, 4, 12, 9  # head_size 8: four RoPE frequencies
 PIECES = (3, 1, 1, 4)  # a prompt of 3, two single tokens, then 4 more: T positions in all
-STEP11_ROPE = "step11/test_rope.py::test_rotation_follows_the_definition"
-STEP11_ANGLES = "step11/test_rope.py::test_angles_follow_the_definition"
-STEP11_CACHE = "step11/test_kv_cache.py::test_append_keeps_every_position_in_order"
+STEP11_ROPE = "test_rope.py::test_rotation_follows_the_definition"
+STEP11_ANGLES = "test_rope.py::test_angles_follow_the_definition"
+STEP11_CACHE = "test_kv_cache.py::test_append_keeps_every_position_in_order"
 STEP05_MASK = "step05/test_attention.py::test_causal_mask"
+PROJECTIONS = ("query", "key", "value", "out_proj")  # the four nn.Linear layers, by name
 
 
 def turned(x: torch.Tensor, positions: torch.Tensor, base: float) -> torch.Tensor:
@@ -42,7 +43,8 @@ def heads(x: torch.Tensor, n: int) -> torch.Tensor:
 
 def gqa_by_definition(x, weights, n_head, n_kv_head, pieces=None, base=10000.0, *, rope="q and k",
                       repeat="interleave", scale="head", causal=True, restart_positions=False,
-                      mask_offset=True, keep_past=True, cached_out=None):
+                      mask_offset=True, keep_past=True, cached_out=None, split="heads", merge="heads",
+                      softmax_dim=-1, out_proj=True):
     """The layer's output (float64) for x fed in ``pieces`` (None: all at once); the options make it a mistake.
 
     ``cached_out``, a list, receives the keys and values (n_kv_head heads, turned keys) kept after the last piece.
@@ -55,8 +57,10 @@ def gqa_by_definition(x, weights, n_head, n_kv_head, pieces=None, base=10000.0, 
     outputs, start = [], 0
     for length in pieces or [x.shape[1]]:
         piece = x[:, start:start + length]
-        q, k, v = heads(project(piece, "query"), n_head), heads(project(piece, "key"), n_kv_head), \
-            heads(project(piece, "value"), n_kv_head)
+        # split="reshape": the mistake of .view(B, n, T, hs) without the transpose, which mixes positions and heads
+        divide = heads if split == "heads" else lambda t, n: t.reshape(t.shape[0], n, t.shape[1], -1)
+        q, k, v = divide(project(piece, "query"), n_head), divide(project(piece, "key"), n_kv_head), \
+            divide(project(piece, "value"), n_kv_head)
         first = 0 if restart_positions else start
         positions = torch.arange(first, first + length)
         if rope in ("q and k", "q only", "q, k and v"):
@@ -80,8 +84,10 @@ def gqa_by_definition(x, weights, n_head, n_kv_head, pieces=None, base=10000.0, 
             first_row = start if mask_offset else 0
             allowed = torch.ones(BLOCK, BLOCK, dtype=torch.bool).tril()[first_row:first_row + length, :keys]
             scores = scores.masked_fill(~allowed, float("-inf"))
-        out = F.softmax(scores, dim=-1) @ v_all  # (B, nh, t, hs)
-        outputs.append(project(torch.cat(out.unbind(dim=1), dim=-1), "out_proj"))
+        out = F.softmax(scores, dim=softmax_dim) @ v_all  # (B, nh, t, hs)
+        # merge="reshape": the mistake of .reshape(B, T, C) without first moving the heads back behind the positions
+        merged = torch.cat(out.unbind(dim=1), dim=-1) if merge == "heads" else out.reshape(x.shape[0], length, -1)
+        outputs.append(project(merged, "out_proj") if out_proj else merged)
         start += length
     if cached_out is not None:
         cached_out.extend([past_k, past_v])
@@ -102,6 +108,13 @@ def gqa_mistakes(x, weights, n_head, n_kv_head, base=10000.0) -> dict:
         "the scores are not scaled: divide by sqrt(head_size)": variant(scale="none"),
         "the future is not masked: mask the scores with the causal mask before the softmax":
             variant(causal=False),
+        "the softmax runs over the queries (dim=-2): each query's weights over the keys must sum to 1, dim=-1":
+            variant(softmax_dim=-2),
+        "the heads are split with .view(B, n_head, T, head_size): that mixes positions and heads; view as "
+        "(B, T, n_head, head_size), then .transpose(1, 2)": variant(split="reshape"),
+        "the heads are merged with .reshape(B, T, C) straight from (B, n_head, T, head_size): .transpose(1, 2) "
+        "first, so that each position's heads sit side by side": variant(merge="reshape"),
+        "out_proj is missing: the merged heads go through self.out_proj": variant(out_proj=False),
     }
     if 1 < n_kv_head < n_head:
         mistakes["the key/value heads are tiled (0, 1, 0, 1) instead of repeated in place (0, 0, 1, 1): query "
@@ -134,7 +147,7 @@ def test_repeat_kv(student, generator):
 def test_projections_and_buffers(student):
     for n_kv_head, bias, base in [(2, False, 10000.0), (1, True, 500.0), (4, False, 10000.0)]:
         module = build(student, n_kv_head=n_kv_head, bias=bias, rope_base=base)
-        shapes = student.probe(projection_shapes, module)
+        shapes = student.probe(linear_shapes, module, PROJECTIONS)
         kv = n_kv_head * (C // N_HEAD)
         expected = {"query": ((C, C), (C,) if bias else None), "key": ((kv, C), (kv,) if bias else None),
                     "value": ((kv, C), (kv,) if bias else None), "out_proj": ((C, C), (C,) if bias else None)}
@@ -143,6 +156,9 @@ def test_projections_and_buffers(student):
         buffers = student.probe(buffers_by_name, module)
         assert set(buffers) >= {"mask", "cos", "sin"}, f"the buffers are {sorted(buffers)}"
         expect_close(buffers["mask"], torch.ones(BLOCK, BLOCK).tril().bool(), name="the mask buffer", atol=0)
+        with hint("the mask buffer is step 05's causal_mask(block_size) as it comes, a bool tensor: masked_fill "
+                  "needs True where a position may be seen"):
+            assert buffers["mask"].dtype == torch.bool, f"the mask buffer is {buffers['mask'].dtype}"
         angles = torch.arange(BLOCK, dtype=torch.float64)[:, None] * \
             base ** (-torch.arange(0, C // N_HEAD, 2, dtype=torch.float64) / (C // N_HEAD))
         with hint("cos and sin come from rope_angles(block_size, head_size, rope_base): pass rope_base on, and the "
@@ -185,9 +201,13 @@ def test_matches_the_definition(student, generator):
         module = build(student, n_kv_head=n_kv_head, bias=bias, rope_base=base)
         x = torch.randn(B, T, C, generator=generator)
         weights = student.probe(parameters_by_name, module)
-        expect_close(module(x), gqa_by_definition(x, weights, N_HEAD, n_kv_head, base=base),
+        out = module(x)
+        expect_close(out, gqa_by_definition(x, weights, N_HEAD, n_kv_head, base=base),
                      name=f"forward(x) with n_kv_head={n_kv_head}, bias={bias}, rope_base={base}", atol=1e-5,
                      mistakes=gqa_mistakes(x, weights, N_HEAD, n_kv_head, base))
+        with hint("forward returns a tensor in x's dtype: do not turn float32 into float64 on the way (cos and sin "
+                  "are float32 buffers; a .double() anywhere carries through)"):
+            assert out.dtype == x.dtype, f"forward of a {x.dtype} x returned {out.dtype}"
 
 
 @points(1, hint="position t must not see positions after t: mask the scores before the softmax",
@@ -196,6 +216,9 @@ def test_no_information_flows_from_the_future(student, generator):
     module = build(student)
     x = torch.randn(1, BLOCK, C, generator=generator)
     out = module(x)
+    assert isinstance(out, torch.Tensor) and out.shape == x.shape, \
+        f"forward(x) should return a tensor of shape {tuple(x.shape)}, got {type(out).__name__} " \
+        f"{tuple(getattr(out, 'shape', ()))}"
     for t in (0, 4, BLOCK - 2):
         changed = x.clone()
         changed[:, t + 1:] = torch.randn(1, BLOCK - t - 1, C, generator=generator)
@@ -241,7 +264,8 @@ def test_pieces_with_a_cache_give_the_whole_sequence(student, generator):
 @points(2, hint="append the keys after RoPE and BEFORE repeat_kv: the cache holds n_kv_head heads (that is the "
                 "memory GQA saves), with keys already turned (a stored key never moves again) and values as they "
                 "are",
-        builds_on={"KVCache.append": STEP11_CACHE, "pieces": "test_pieces_with_a_cache_give_the_whole_sequence"})
+        builds_on={"KVCache.append": STEP11_CACHE, "pieces": "test_pieces_with_a_cache_give_the_whole_sequence",
+                   "apply_rope": STEP11_ROPE, "rope_angles": STEP11_ANGLES})
 def test_the_cache_holds_turned_keys_of_the_key_value_heads(student, generator):
     module = build(student, n_kv_head=2)
     x = torch.randn(B, T, C, generator=generator)
@@ -266,18 +290,6 @@ def test_the_cache_holds_turned_keys_of_the_key_value_heads(student, generator):
 
 
 # --- probes: trusted helpers that run next to your code ------------------------------
-
-PROJECTIONS = ("query", "key", "value", "out_proj")
-
-
-def projection_shapes(module):
-    shapes = {}
-    for name in PROJECTIONS:
-        layer = getattr(module, name, None)
-        if isinstance(layer, torch.nn.Linear):
-            shapes[name] = (tuple(layer.weight.shape), None if layer.bias is None else tuple(layer.bias.shape))
-    return shapes
-
 
 def buffers_by_name(module):
     return {name: buffer.detach().clone() for name, buffer in module.named_buffers()}

@@ -39,8 +39,9 @@ def test_append_keeps_every_position_in_order(student, generator):
         expected_keys, expected_values = torch.cat(keys[:count], dim=2), torch.cat(values[:count], dim=2)
         where = f"after appending pieces of {list(PIECES[:count])} positions"
         mistakes = {
-            "append returns only the new positions: return everything the cache holds, since the new queries "
-            "attend to the old keys too": keys[count - 1],
+            "append hands back only the new positions: keep the old ones too (torch.cat((self.keys, k), dim=2), "
+            "not self.keys = k) and return everything the cache holds, since the new queries attend to the old "
+            "keys as well": keys[count - 1],
             "the new positions go before the old ones: torch.cat((self.keys, k), dim=2), oldest first":
                 torch.cat(keys[:count][::-1], dim=2),
         }
@@ -52,6 +53,8 @@ def test_append_keeps_every_position_in_order(student, generator):
             expect_close(cache.keys, expected_keys, name=f"cache.keys {where}")
             expect_close(cache.values, expected_values, name=f"cache.values {where}")
         assert cache.length == sum(PIECES[:count]), f"length is {cache.length} {where}"
+    with hint("length is a Python int (self.keys.shape[2] is one), not a tensor: it is used as a slice bound"):
+        assert isinstance(cache.length, int), f"length is a {type(cache.length).__name__}"
 
 
 @points(1, hint="one cache per layer, used by one batch: a second cache must start empty and must not see the "

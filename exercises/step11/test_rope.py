@@ -12,6 +12,7 @@ import torch
 
 from grader import hint, points
 from grader.checks import expect_close
+from grader.probes import tensors_after_the_call
 
 HS = 8  # head_size: four pairs, so that every frequency shows
 T = 6
@@ -21,10 +22,12 @@ def angles_by_definition(positions: torch.Tensor, head_size: int, base: float = 
                          exponent: str = "2i/d") -> torch.Tensor:
     """(T, head_size // 2) float64: the angle of pair i at each position, m * base ** (-2i / head_size).
 
-    ``exponent`` names a known mistake instead: "i/d" (base ** (-i / head_size)) or "+2i/d" (no minus sign).
+    ``exponent`` names a known mistake instead: "i/d" (base ** (-i / head_size)), "+2i/d" (no minus sign)
+    or "4i/d" (the 2 twice: i running over 0, 2, 4, ... and doubled again).
     """
     i = torch.arange(head_size // 2, dtype=torch.float64)
-    power = {"2i/d": -2 * i / head_size, "i/d": -i / head_size, "+2i/d": 2 * i / head_size}[exponent]
+    power = {"2i/d": -2 * i / head_size, "i/d": -i / head_size, "+2i/d": 2 * i / head_size,
+             "4i/d": -4 * i / head_size}[exponent]
     return positions.double()[:, None] * base ** power
 
 
@@ -56,6 +59,11 @@ def rotation_mistakes(x: torch.Tensor, angles: torch.Tensor) -> dict:
         "x comes back unturned: every pair must be rotated by its position's angle": x.double(),
         "only the first number of each pair changes: both new numbers are computed from the OLD a and b (keep "
         "the originals, or compute both before writing either)": rotate_first_only(x, angles),
+        "the turned pairs are read as neighbours but put back as two halves (torch.cat((new_a, new_b), -1)): "
+        "put each pair back in its place, torch.stack((new_a, new_b), dim=-1).flatten(-2)":
+            neighbours_put_back_as_halves(x, angles),
+        "the second number has a minus: (a, b) becomes (a*cos - b*sin, a*sin + b*cos), a plus in the second":
+            second_number_sign_slip(x, angles),
     }
 
 
@@ -65,6 +73,20 @@ def halves_read_as_pairs(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     a, b = x.double()[..., : hs // 2], x.double()[..., hs // 2:]
     c, s = angles.cos(), angles.sin()
     return torch.stack((a * c - b * s, a * s + b * c), dim=-1).flatten(-2)
+
+
+def neighbours_put_back_as_halves(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """The mistake of turning the right pairs and writing them back as [all new a, all new b]."""
+    a, b = x.double()[..., 0::2], x.double()[..., 1::2]
+    c, s = angles.cos(), angles.sin()
+    return torch.cat((a * c - b * s, a * s + b * c), dim=-1)
+
+
+def second_number_sign_slip(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """The mistake (a*cos - b*sin, b*cos - a*sin): not a rotation."""
+    a, b = x.double()[..., 0::2], x.double()[..., 1::2]
+    c, s = angles.cos(), angles.sin()
+    return torch.stack((a * c - b * s, b * c - a * s), dim=-1).flatten(-2)
 
 
 def rotate_first_only(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
@@ -83,8 +105,9 @@ def rotate_first_only(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
 def test_angles_follow_the_definition(student):
     for seq_len, head_size, base in [(T, HS, 10000.0), (5, 6, 100.0), (1, 2, 10000.0)]:
         cos, sin = student.rope.rope_angles(seq_len, head_size, base)
-        with hint("cos and sin have one column per PAIR: (seq_len, head_size // 2); repeating them to head_size "
-                  "columns belongs to the other layout (pairs i and i + head_size/2), not to this step"):
+        with hint("cos and sin are (seq_len, head_size // 2): a row per position, a column per PAIR (not "
+                  "transposed; and repeating them to head_size columns belongs to the other layout, pairs i and "
+                  "i + head_size/2, not to this step)"):
             for name, value in (("cos", cos), ("sin", sin)):
                 assert tuple(value.shape) == (seq_len, head_size // 2), \
                     f"rope_angles({seq_len}, {head_size}): {name} has shape {tuple(value.shape)}"
@@ -97,12 +120,30 @@ def test_angles_follow_the_definition(student):
             "(torch.arange(0, head_size, 2) / head_size)": angles_by_definition(positions, head_size, base, "i/d"),
             "the exponent has lost its minus sign: theta_i = base ** (-2i / head_size) gets SMALLER with i, from "
             "1 down to about 1 / base": angles_by_definition(positions, head_size, base, "+2i/d"),
+            "the 2 is counted twice: with i = torch.arange(0, head_size, 2) (0, 2, 4, ...) the exponent is "
+            "-i / head_size; -2 * i / head_size only with i = 0, 1, 2, ...":
+                angles_by_definition(positions, head_size, base, "4i/d"),
             "the positions start at 1: the first position is 0, where nothing turns":
                 angles_by_definition(positions + 1, head_size, base),
         }
-        for name, got, take in (("cos", cos, torch.cos), ("sin", sin, torch.sin)):
+        if base != 10000.0:
+            wrong[f"the base argument is not used: theta_i = base ** (...) with the base given (here {base:g}), "
+                  "not a fixed 10000"] = angles_by_definition(positions, head_size)
+        pairs = (("cos", cos, torch.cos, torch.sin), ("sin", sin, torch.sin, torch.cos))
+        for name, got, take, other in pairs:
+            mistakes = {message: take(value).float() for message, value in wrong.items()}
+            mistakes["cos and sin are swapped: return (angles.cos(), angles.sin()), in that order"] = \
+                other(angles).float()
             expect_close(got, take(angles).float(), name=f"{name} of rope_angles({seq_len}, {head_size}, {base})",
-                         atol=1e-5, mistakes={message: take(value).float() for message, value in wrong.items()})
+                         atol=1e-5, mistakes=mistakes)
+    # A long table: position 4095 times theta_0 = 1 is an angle of about 4095 radians, where float32 keeps
+    # only about 4 digits after the point.
+    cos, sin = student.rope.rope_angles(4096, HS)
+    angles = angles_by_definition(torch.arange(4096), HS)
+    with hint("the angles lost digits: at position 4095 an angle of ~4095 radians in float32 is off by ~2e-4; "
+              "compute positions x theta in float64 (torch.arange(..., dtype=torch.float64)), then .float()"):
+        for name, got, take in (("cos", cos, torch.cos), ("sin", sin, torch.sin)):
+            expect_close(got, take(angles).float(), name=f"{name} of rope_angles(4096, {HS})", atol=1e-5)
 
 
 # --- the rotation ----------------------------------------------------------------------------------
@@ -128,16 +169,15 @@ def test_rotation_keeps_the_dtype_and_the_input(student, generator):
     cos, sin = angles.cos().float(), angles.sin().float()
     for dtype in (torch.float64, torch.bfloat16):
         x = torch.randn(2, T, HS, generator=generator).to(dtype)
-        turned = student.rope.apply_rope(x, cos, sin)
+        turned = student.rope.apply_rope(x.clone(), cos, sin)
         assert turned.dtype == dtype, f"apply_rope on a {dtype} x returned {turned.dtype}"
         expect_close(turned.double(), rotate_by_definition(x, angles), name=f"apply_rope on {dtype}",
                      atol=0.05 if dtype == torch.bfloat16 else 1e-6)
     x = torch.randn(2, T, HS, generator=generator)
-    before = x.clone()
-    student.rope.apply_rope(x, cos, sin)
-    # x came back from the call: had the function written into it, the change would show here.
-    with hint("apply_rope changed its input: compute the turned pairs into a new tensor"):
-        expect_close(x, before, name="x after apply_rope(x, ...)", atol=0)
+    with hint("apply_rope changed its input: compute the turned pairs into a new tensor instead of writing them "
+              "into x (x[..., 0::2] = ..., x.mul_)"):
+        x_after, _, _ = student.probe(tensors_after_the_call, student.rope.apply_rope, x, cos, sin)
+        expect_close(x_after, x, name="x after apply_rope(x, ...)", atol=0)
 
 
 # --- what RoPE is for ------------------------------------------------------------------------------
@@ -145,8 +185,9 @@ def test_rotation_keeps_the_dtype_and_the_input(student, generator):
 def scores_at(student, q: torch.Tensor, k: torch.Tensor, m: int, n: int, seq_len: int) -> float:
     """The dot product of q placed at position m and k placed at position n, with the student's RoPE."""
     cos, sin = student.rope.rope_angles(seq_len, q.shape[-1])
-    q_turned = student.rope.apply_rope(q[None], cos[m:m + 1], sin[m:m + 1])
-    k_turned = student.rope.apply_rope(k[None], cos[n:n + 1], sin[n:n + 1])
+    # Copies: a function that writes into its input is graded by the test above, not again here.
+    q_turned = student.rope.apply_rope(q[None].clone(), cos[m:m + 1], sin[m:m + 1])
+    k_turned = student.rope.apply_rope(k[None].clone(), cos[n:n + 1], sin[n:n + 1])
     return float((q_turned * k_turned).sum())
 
 
@@ -173,7 +214,7 @@ def test_scores_depend_only_on_the_distance(student, generator):
 def test_position_zero_stays_and_lengths_are_kept(student, generator):
     cos, sin = student.rope.rope_angles(10, HS)
     x = torch.randn(3, 10, HS, generator=generator)
-    turned = student.rope.apply_rope(x, cos, sin)
+    turned = student.rope.apply_rope(x.clone(), cos, sin)
     expect_close(turned[:, 0], x[:, 0], name="apply_rope at position 0", atol=1e-6)
     pair_lengths = lambda t: t.reshape(3, 10, HS // 2, 2).norm(dim=-1)  # noqa: E731
     expect_close(pair_lengths(turned), pair_lengths(x), name="the length of every pair after apply_rope", atol=1e-5)
