@@ -308,10 +308,14 @@ def pytest_configure(config):
 
 
 def pytest_sessionstart(session):
-    # Start the worker now when the command names graded steps, so that it is ready when
-    # collection ends; otherwise it starts once graded tests are collected.
+    # A worker that must be spawned (bubblewrap, or no fork here) starts now when the command
+    # names graded steps, so that it imports torch while the tests are collected. A forked one
+    # starts in milliseconds once collection ends, and then holds every module the test files
+    # imported (step 09's torch._dynamo: 3 s a worker would otherwise spend on its own).
     backend = session.config.stash[STATE].backend
     if not isinstance(backend, Sandbox) or _is_xdist_controller(session.config):
+        return
+    if backend.isolation is None and can_fork():
         return
     for arg in session.config.args:
         path = Path(arg.split("::")[0]).resolve()
