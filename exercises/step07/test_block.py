@@ -24,8 +24,8 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import (load_parameters, named_parameter_shapes, parameter_shapes, parameters_by_name,
-                           student_class, torch_functions_of)
+from grader.probes import (linear_shapes, load_parameters, named_parameter_shapes, parameter_shapes,
+                           parameters_by_name, student_class, torch_functions_of)
 
 B, T, C, N_HEAD, BLOCK = 2, 6, 12, 3, 8  # head_size 4, MLP width 48; T < BLOCK, so the mask must be cut
 DEEP_C, DEEP_HEADS, DEEP_T, DEPTH = 32, 4, 16, 16  # the residual experiment
@@ -565,21 +565,6 @@ def set_norm_parameters(norm, weight, bias):
     norm.weight.copy_(weight)
     if bias is not None:
         norm.bias.copy_(bias)
-
-
-def linear_shapes(module, names):
-    shapes = {}
-    for name in names:
-        layer = getattr(module, name, None)
-        if isinstance(layer, torch.nn.Linear):
-            shapes[name] = (tuple(layer.weight.shape), None if layer.bias is None else tuple(layer.bias.shape))
-    return shapes
-
-
-
-
-
-
 
 
 def part_classes(block):
