@@ -60,13 +60,14 @@ class GradingState:
     def unfinished_foundations(self, record: TestRecord) -> list[tuple[str, str]]:
         """(function, test) for each function ``record`` builds on whose own test failed."""
         failed = [r.name for r in self.records.values() if r.step == record.step and r.ran and not r.passed]
-
-        def own_step_name(test: str) -> str:  # "step11/test_rope.py::test_x" in step 11 is "test_rope.py::test_x"
+        found = []
+        for function, test in record.builds_on.items():
+            # A test of this step may be named like an earlier step's: "step11/test_rope.py::test_x" in step 11.
             match = EARLIER_TEST.match(test)
-            return f"{match.group(2)}::{match.group(3)}" if match and match.group(1) == record.step else test
-
-        return [(function, test) for function, test in record.builds_on.items()
-                if any(name == own_step_name(test) or name.endswith(f"::{own_step_name(test)}") for name in failed)]
+            here = f"{match.group(2)}::{match.group(3)}" if match and match.group(1) == record.step else test
+            if any(name == here or name.endswith(f"::{here}") for name in failed):
+                found.append((function, test))
+        return found
 
     def hint_for(self, record: TestRecord) -> str:
         if record.import_error or record.earlier_step or (record.shown_hint or "").startswith("not implemented yet"):
