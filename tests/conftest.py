@@ -1,5 +1,19 @@
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parent.parent))
+
+
+@pytest.hookimpl(trylast=True)  # after pytest-xdist has tagged each grouped test with its group
+def pytest_collection_modifyitems(config, items):
+    # `make test` runs `--dist loadgroup`: the tests of one xdist_group share an expensive set-up
+    # (the graded batch, the release, the trained tiny run) and must run in one process. If xdist
+    # could not tag them (pytest 9.2 broke that once), they would silently run it twice.
+    if getattr(config.option, "loadgroup", False):
+        untagged = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        if untagged:
+            raise pytest.UsageError(f"pytest-xdist did not group {untagged[0]} (and {len(untagged) - 1} more): "
+                                    "this pytest and pytest-xdist do not work together; see pyproject.toml")

@@ -14,6 +14,7 @@ is safe; it never imports the graded code itself, so every child starts clean.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -55,8 +56,12 @@ def wait_for(pid: int, timeout: float) -> int:
 def main() -> None:
     import pytest  # noqa: F401  imported once here, inherited by every child
     import torch
+    import torch._dynamo  # noqa: F401  2 s on a slow CPU: torch.optim and every dispatch-mode probe import it
 
     torch.set_num_threads(1)
+    # The children's garbage collector skips what the server holds: otherwise every collection
+    # walks (and so copies, page by page) the whole of torch in each child.
+    gc.freeze()
     reply = sys.stdout
     sys.stdout = sys.stderr  # nothing but replies may reach the client's pipe
     for line in sys.stdin:
