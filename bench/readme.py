@@ -1,7 +1,9 @@
-"""Put a benchmark's figures into README.md, between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``."""
+"""Put a benchmark's figures into README.md, between ``<!-- bench:NAME -->`` and ``<!-- /bench:NAME -->``,
+and name the machine they come from."""
 
 from __future__ import annotations
 
+import platform
 import re
 from pathlib import Path
 
@@ -15,3 +17,14 @@ def fill_readme(name: str, text: str) -> None:
     if not pattern.search(content):
         raise SystemExit(f"README.md has no <!-- bench:{name} --> block to fill")
     README.write_text(pattern.sub(lambda m: m.group(1) + text + m.group(2), content))
+
+
+def cpu_name() -> str:
+    """The CPU's model name: figures depend on it as much as on the core count."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"

@@ -6,6 +6,7 @@ against the reference solutions in sandbox mode (the default) and in-process mod
 
     python bench/suites.py                  # print the figures
     python bench/suites.py --write-readme   # also put them in README.md
+    python bench/suites.py --write-readme --readme-block suites-avx2   # another CPU's figures, a block of their own
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from readme import fill_readme
+from readme import cpu_name, fill_readme
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--threads", type=int, help="torch threads (default: the grader's choice, 1)")
     parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--readme-block", default="suites", help="the README block to fill (<!-- bench:NAME -->)")
     args = parser.parse_args()
     steps = sorted(p.name for p in (REPO / "exercises").glob("step[0-9][0-9]"))
     rows = []
@@ -50,10 +52,10 @@ def main() -> None:
         print(f"{step}: sandbox {sandbox:5.2f} s   in-process {in_process:5.2f} s")
     if args.write_readme:
         lines = [f"Wall time of `pytest exercises/stepNN` on the reference solutions, whole command, best of "
-                 f"{args.repeat}, {os.cpu_count()} cores, one torch thread (`python bench/suites.py`):", "",
+                 f"{args.repeat}, {os.cpu_count()} cores of {cpu_name()}, one torch thread (`python bench/suites.py`):", "",
                  "| step | sandbox (default) | in-process |", "|---|---|---|"]
         lines += [f"| {step} | {s:.1f} s | {i:.1f} s |" for step, s, i in rows]
-        fill_readme("suites", "\n".join(lines))
+        fill_readme(args.readme_block, "\n".join(lines))
         print("README.md updated")
 
 

@@ -43,7 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from course import runs  # noqa: E402
 from course.data import shakespeare  # noqa: E402
-from readme import fill_readme  # noqa: E402
+from readme import cpu_name, fill_readme  # noqa: E402
 
 CALIBRATION_STEPS = 40
 
@@ -163,17 +163,6 @@ def fastest_settings(preset: str, text: str, train_ids, val_ids, overrides: dict
 
 def training_mode(settings: dict) -> str:
     return f"{'compiled' if settings.get('compile') else 'eager'}, {'bf16' if settings.get('bf16') else 'fp32'}"
-
-
-def cpu_name() -> str:
-    """The CPU's model name (figures depend on it as much as on the core count)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: Path) -> dict:
