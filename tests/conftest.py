@@ -15,5 +15,7 @@ def pytest_collection_modifyitems(config, items):
     if getattr(config.option, "loadgroup", False):
         untagged = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
         if untagged:
-            raise pytest.UsageError(f"pytest-xdist did not group {untagged[0]} (and {len(untagged) - 1} more): "
-                                    "this pytest and pytest-xdist do not work together; see pyproject.toml")
+            message = (f"pytest-xdist did not group {untagged[0]} (and {len(untagged) - 1} more): this pytest "
+                       "and pytest-xdist do not work together; see pyproject.toml")
+            print(f"tests/conftest.py: {message}", file=sys.stderr)  # xdist shows a worker's stderr, not its error
+            raise pytest.UsageError(message)
