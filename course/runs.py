@@ -41,8 +41,8 @@ PRESETS = {
                   steps=600, max_lr=3e-3, min_lr=3e-4, warmup_steps=50, eval_interval=200, checkpoint_interval=200),
     # Tuned for a 2-core CPU and about 10 minutes on Shakespeare (bench/train_shakespeare.py): a longer
     # context, a higher peak rate, and dropout (the validation plays differ from the training ones: without
-    # it the validation loss turns back up after 5 minutes). Where 10 minutes are fewer than 8 passes over
-    # the text (a slower CPU), the benchmark trains it with batch 8 and no dropout instead (its
+    # it the validation loss turns back up after 5 minutes). Where a budget is fewer than 8 passes over
+    # the text (a slower CPU, a short run), the benchmark trains it with batch 8 and no dropout instead (its
     # SHORT_BUDGET: more updates, and no overfitting yet to fight). The benchmark also compiles the training step
     # and runs it in bfloat16 (compile, bf16), each only where it pays on the CPU at hand: without the CPU's
     # own bfloat16 instructions, bfloat16 is many times slower. `course train` leaves those two out. torch's

@@ -13,7 +13,9 @@ def pytest_collection_modifyitems(config, items):
     # (the graded batch, the release, the trained tiny run) and must run in one process. If xdist
     # could not tag them (pytest 9.2 broke that once), they would silently run it twice.
     if getattr(config.option, "loadgroup", False):
-        untagged = [item.nodeid for item in items if item.get_closest_marker("xdist_group") and "@" not in item.nodeid]
+        # xdist's own reading of a tag: an "@" after any parametrize brackets
+        untagged = [item.nodeid for item in items if item.get_closest_marker("xdist_group")
+                    and item.nodeid.rfind("@") <= item.nodeid.rfind("]")]
         if untagged:
             message = (f"pytest-xdist did not group {untagged[0]} (and {len(untagged) - 1} more): this pytest "
                        "and pytest-xdist do not work together; see pyproject.toml")

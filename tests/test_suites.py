@@ -38,6 +38,9 @@ def test_stubs_score_zero_with_not_implemented_failures(step, mode):
         assert re.match(r"not implemented yet: `|step\d\d builds on your step\d\d `.+`, which is not implemented yet",
                         test["hint"]), test
     assert f"{step}: 0/{score['max_points']} points" in output
+    readme_row = re.search(rf"^\| \[{step}\].*?\| (\d+) \| ready \|$", (REPO / "README.md").read_text(), re.M)
+    assert readme_row and int(readme_row.group(1)) == score["max_points"], \
+        "the stubs are graded out of other points than the README's step table (and the solutions)"
     # Failures are one clean message each, never a traceback through the framework.
     assert "grader/" not in output and "Traceback" not in output, output
     assert "error" not in output.strip().splitlines()[-1], "a stub must fail its tests, not error in setup"
