@@ -15,8 +15,9 @@ computes in it, a compiled step where its calibration beats the plain model's (f
 differ a lot between CPUs, so the report names the CPU and how each preset ran). Where the
 budget is too short for the tuned preset's batch and dropout (fewer passes over the text than
 they were tuned for), it trains with the settings of ``SHORT_BUDGET`` instead. The budget
-counts training only (the calibrations come first): the evaluations for the curve (four per run, each on the *whole*
-validation split, every token once, step 09's ``evaluate``) are made off the clock. A run
+counts training only (the calibrations come first): the evaluations for the curve (four per
+run, each on the *whole* validation split, every token once, step 09's ``evaluate``) are made
+off the clock. A run
 still going at 110% of the budget is stopped there. Each run's holdout loss is measured at
 the end the same way. Reported: val loss, perplexity, bits per character, tokens per
 second, and a 500-character sample at temperature 1; both curves go on one plot.
@@ -181,11 +182,11 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
         fewest, shorter = SHORT_BUDGET[preset]
         passes = steps * settings["batch_size"] * settings["block_size"] / train_ids.numel()
         if passes < fewest:
-            print(f"{preset}: {steps} steps pass over the training text {passes:.1f} times (fewer than {fewest}): "
-                  f"training with {', '.join(f'{k} {v}' for k, v in shorter.items())}", flush=True)
+            short_budget = (f"{', '.join(f'{key} {value}' for key, value in shorter.items())}: its own settings "
+                            f"would pass over the training text {passes:.1f} times, fewer than {fewest}")
+            print(f"{preset}: training with {short_budget}", flush=True)
             settings, per_step, warmup = fastest_settings(preset, text, train_ids, val_ids, shorter)
             steps = steps_in_budget(per_step, warmup)
-            short_budget = f"its own settings would pass over the training text {passes:.1f} times, fewer than {fewest}"
     tokenizer, model = prepare(settings, text)
     print(f"{preset} ({training_mode(settings)}): {per_step * 1000:.1f} ms per step after {warmup:.1f} s of "
           f"warm-up -> {steps} steps in {minutes:g} min", flush=True)
@@ -306,8 +307,7 @@ def main() -> None:
                      f"**{v['loss']:.3f}** | {v['perplexity']:.2f} | {v['bits_per_token']:.3f} |")
     for r in results:
         if r["short_budget"]:
-            shorter = ", ".join(f"{key} {r['settings'][key]}" for key in SHORT_BUDGET[r["preset"]][1])
-            lines += ["", f"`{r['preset']}` trained with {shorter}: {r['short_budget']} (`SHORT_BUDGET` in the benchmark)."]
+            lines += ["", f"`{r['preset']}` trained with {r['short_budget']} (`SHORT_BUDGET` in the benchmark)."]
     best = min(results, key=lambda r: r["val"]["loss"])
     lines += ["", f"A sample of `{best['preset']}` (500 characters, temperature 1, after a newline):", "",
               "```text", best["sample"].rstrip(), "```", "",
