@@ -93,6 +93,30 @@ def tensors_after_the_call(function, *args, **kwargs) -> list[torch.Tensor]:
     return [a for a in args if isinstance(a, torch.Tensor)]
 
 
+def gradients_of(module, x: torch.Tensor, upstream: torch.Tensor) -> dict:
+    """Backpropagate ``(module(x) * upstream).sum()`` through the student's own forward.
+
+    Returns ``{"output": module(x), "input": the gradient at x (None if none reached it),
+    "parameters": {name: the gradient at that parameter, or None}}``. The test recomputes
+    the same sum from the module's weights with trusted code and compares gradients: a
+    ``.detach()``, a ``torch.no_grad()`` or a weight that is not a trainable parameter gives
+    the right output and the wrong (or no) gradient, which no comparison of outputs can see.
+    A ``(logits, loss)`` pair counts by its logits.
+    """
+    x = x.detach().clone().requires_grad_()
+    for parameter in module.parameters():
+        parameter.grad = None
+    with torch.enable_grad():
+        output = module(x)
+        if isinstance(output, tuple):
+            output = output[0]
+        if isinstance(output, torch.Tensor) and output.requires_grad:
+            (output * upstream).sum().backward()
+    return {"output": output.detach() if isinstance(output, torch.Tensor) else output,
+            "input": None if x.grad is None else x.grad.clone(),
+            "parameters": {name: None if p.grad is None else p.grad.clone() for name, p in module.named_parameters()}}
+
+
 def buffer_shapes(module) -> list[tuple[int, ...]]:
     """The shapes of ``module``'s registered buffers."""
     return [tuple(b.shape) for b in module.buffers()]

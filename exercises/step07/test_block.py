@@ -13,6 +13,10 @@ and lose both without; and the residual pathway itself must never be normalised.
 
 Your block is built on your step 06 ``MultiHeadAttention``. When step 06 is unfinished or
 wrong, the tests that use it say so and point you back there.
+
+Your modules get copies of the test's tensors (``x.clone()``): one that writes into its input
+is graded, and named, by a test of its own (and so is one that breaks backpropagation),
+not by every test that reuses x.
 """
 
 import math
@@ -24,10 +28,14 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import (linear_shapes, load_parameters, named_parameter_shapes, parameter_shapes,
-                           parameters_by_name, student_class, torch_functions_of)
+from grader.probes import (gradients_of, linear_shapes, load_parameters, named_parameter_shapes, parameter_shapes,
+                           parameters_by_name, student_class, tensors_after_the_call, torch_functions_of)
 
 B, T, C, N_HEAD, BLOCK = 2, 6, 12, 3, 8  # head_size 4, MLP width 48; T < BLOCK, so the mask must be cut
+LONG = 16  # a block_size longer than C: the attention's mask follows block_size, not n_embd
+SMALL = 3e-3  # inputs this small have a variance near eps: which eps the block's norms use shows
+EPS_HINT = "right on unit-scale inputs, wrong on small ones (variance near eps): the block's norms must keep their " \
+           "default eps, LayerNorm(n_embd, bias=bias) (1e-5) or RMSNorm(n_embd) (1e-6)"
 DEEP_C, DEEP_HEADS, DEEP_T, DEPTH = 32, 4, 16, 16  # the residual experiment
 STEP06 = {"step06 MultiHeadAttention": "step06/test_multi_head.py::test_batched_matches_the_definition"}
 PARTS = {"Block.__init__": "test_block_has_the_documented_parts"}
@@ -58,10 +66,13 @@ def layer_norm_mistakes(x, eps):
         "the statistics are taken over the whole tensor: take mean and var over the last dim only "
         "(dim=-1, keepdim=True)": (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + eps),
     }
-    if x.dim() >= 2:
-        mistakes["the statistics are taken over the wrong dim: each vector is normalised along the LAST dim "
-                 "(dim=-1, keepdim=True)"] = \
-            (x - x.mean(dim=0, keepdim=True)) / torch.sqrt(x.var(dim=0, keepdim=True, unbiased=False) + eps)
+    for dim in range(x.dim() - 1):
+        mistakes[f"the statistics are taken over dim {dim}: each vector is normalised along the LAST dim "
+                 "(dim=-1, keepdim=True), which is the same dim for every shape of input"] = \
+            (x - x.mean(dim=dim, keepdim=True)) / torch.sqrt(x.var(dim=dim, keepdim=True, unbiased=False) + eps)
+    if eps != 1e-5:
+        mistakes[f"eps is fixed at 1e-5 where this LayerNorm was built with eps={eps}: use self.eps"] = \
+            (x - mean) / torch.sqrt(var + 1e-5)
     return mistakes
 
 
@@ -79,6 +90,11 @@ def rms_norm_mistakes(x, weight, eps):
         "x is divided by its mean square: divide by the ROOT mean square": x / (mean_square + eps) * weight,
         "the squares are summed, not averaged: mean(x ** 2) over the last dim":
             x * torch.rsqrt((x * x).sum(dim=-1, keepdim=True) + eps) * weight,
+        "x is divided by its standard deviation (x.var subtracts the mean inside): RMSNorm divides by the root "
+        "of mean(x ** 2), the mean not subtracted anywhere":
+            x * torch.rsqrt(x.var(dim=-1, keepdim=True, unbiased=False) + eps) * weight,
+        **({f"eps is fixed at 1e-6 where this RMSNorm was built with eps={eps}: use self.eps":
+            x * torch.rsqrt(mean_square + 1e-6) * weight} if eps != 1e-6 else {}),
     }
 
 
@@ -114,12 +130,12 @@ def mlp_mistakes(x, w, activation):
     }
 
 
-def attention(x, w, n_head):
+def attention(x, w, n_head, causal=True):
     """Causal multi-head attention from the weights "attn.query.weight", ...: head h owns columns h*hs:(h+1)*hs."""
     Bx, Tx, Cx = x.shape
     q, k, v = (F.linear(x, w[f"attn.{name}.weight"], w.get(f"attn.{name}.bias")).view(Bx, Tx, n_head, Cx // n_head)
                .transpose(1, 2) for name in ("query", "key", "value"))
-    heads = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # (B, nh, T, hs)
+    heads = F.scaled_dot_product_attention(q, k, v, is_causal=causal)  # (B, nh, T, hs)
     return F.linear(heads.transpose(1, 2).reshape(Bx, Tx, Cx), w["attn.out_proj.weight"], w.get("attn.out_proj.bias"))
 
 
@@ -134,11 +150,16 @@ def block_variant(x, w, kind="pre-norm", n_head=N_HEAD, norm="layernorm", activa
     """A block from its weights: ``kind`` "pre-norm" is right, the others are what a mistake computes."""
     ln_1 = lambda h: normalise(h, w, "ln_1", norm)  # noqa: E731
     ln_2 = lambda h: normalise(h, w, "ln_2", norm)  # noqa: E731
-    attn = lambda h: attention(h, w, n_head)  # noqa: E731
+    attn = lambda h: attention(h, w, n_head, causal=kind != "not causal")  # noqa: E731
     mlp = lambda h: mlp_variant(h, w, activation, approximate, prefix="mlp.")  # noqa: E731
-    if kind == "pre-norm":
+    if kind in ("pre-norm", "not causal"):
         h = x + attn(ln_1(x))
         return h + mlp(ln_2(h))
+    if kind == "mlp reads the attention's output":
+        attended = attn(ln_1(x))
+        return x + attended + mlp(ln_2(attended))
+    if kind == "no residuals, no norms":
+        return mlp(attn(x))
     if kind == "no residuals":
         return mlp(ln_2(attn(ln_1(x))))
     if kind == "post-norm":
@@ -189,6 +210,9 @@ BLOCK_MISTAKES = {
     "parallel": "both branches read the block's input: the MLP must read x AFTER the attention's output was added "
                 "to it",
     "no norms": "the norms are not applied: attn reads ln_1(x) and mlp reads ln_2(x)",
+    "not causal": "the attention sees the future: the block's MultiHeadAttention is causal (keep its mask on)",
+    "mlp reads the attention's output": "the MLP reads the attention's output alone: it reads ln_2 of the updated "
+                                        "pathway, x = x + attn(ln_1(x)) first, then x + mlp(ln_2(x))",
     "no residuals": "there is no residual connection at all: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x))",
 }
 
@@ -200,6 +224,9 @@ def expect_block(actual, x, w, name, kinds=BLOCK_MISTAKES, expected_kind="pre-no
         return  # GELU's tanh approximation is a GELU too
     mistakes = {message: block_variant(x, w, kind, **options) for kind, message in kinds.items()
                 if kind != expected_kind}
+    if options.get("activation") == "relu":
+        mistakes["with activation='relu' the block's MLP still uses GELU: pass activation on, MLP(n_embd, "
+                 "activation, bias, dropout)"] = block_variant(x, w, expected_kind, **{**options, "activation": "gelu"})
     expect_close(actual, block_variant(x, w, expected_kind, **options), name=name, atol=1e-4, mistakes=mistakes)
 
 
@@ -234,8 +261,8 @@ def seeded_weights(shapes: dict, generator) -> dict:
     return weights
 
 
-def loaded_block(student, generator, bias=True, norm="layernorm", **options):
-    block = student.block.Block(C, N_HEAD, BLOCK, bias=bias, norm=norm, **options)
+def loaded_block(student, generator, bias=True, norm="layernorm", block_size=BLOCK, **options):
+    block = student.block.Block(C, N_HEAD, block_size, bias=bias, norm=norm, **options)
     weights = seeded_weights(block_shapes(bias=bias, norm=norm), generator)
     student.probe(load_parameters, block, weights)
     return block, weights
@@ -260,8 +287,12 @@ def test_layernorm_matches_torch(student, generator):
         x = scale * torch.randn(*shape, generator=generator) + shift
         norm = student.block.LayerNorm(shape[-1]) if eps is None else student.block.LayerNorm(shape[-1], eps=eps)
         eps = 1e-5 if eps is None else eps
-        expect_close(norm(x), F.layer_norm(x, (shape[-1],), eps=eps), name=f"LayerNorm of a {shape} input, eps={eps}",
-                     mistakes=layer_norm_mistakes(x, eps))
+        out = norm(x.clone())
+        expect_close(out, F.layer_norm(x, (shape[-1],), eps=eps), name=f"LayerNorm of a {shape} input, eps={eps}",
+                     mistakes={**layer_norm_mistakes(x, eps), **initial_parameter_mistake(student, norm, x, eps)})
+        with hint("a float32 input gives a float32 output: a float64 constant or a .double() inside the norm "
+                  "changes the dtype, and the next layer's float32 weights then refuse it"):
+            assert out.dtype == x.dtype, f"LayerNorm of a {x.dtype} input returned {out.dtype}"
 
 
 @points(2, hint="weight starts at ones and bias at zeros, both nn.Parameter of shape (ndim,), and both are "
@@ -295,9 +326,21 @@ def test_layernorm_scale_and_shift(student, generator):
                 "+ bias": (normalised + shift) * weight,
                 "neither weight nor bias is applied: * self.weight + self.bias after normalising": normalised,
             })
-        expect_close(norm(x), F.layer_norm(x, (C,), weight, shift, eps=1e-5),
+        expect_close(norm(x.clone()), F.layer_norm(x, (C,), weight, shift, eps=1e-5),
                      name=f"LayerNorm with a random weight{' and bias' if bias else ' (bias=False)'}",
                      mistakes=mistakes)
+
+
+def initial_parameter_mistake(student, norm, x, eps) -> dict:
+    """The output of a right formula with a new LayerNorm's wrong initial weight or bias, as a named mistake."""
+    found = student.probe(parameters_by_name, norm)
+    weight, bias = found.get("weight"), found.get("bias")
+    if weight is None or weight.shape != x.shape[-1:] or (bias is not None and bias.shape != x.shape[-1:]):
+        return {}
+    if torch.equal(weight, torch.ones_like(weight)) and (bias is None or torch.equal(bias, torch.zeros_like(bias))):
+        return {}
+    return {"the formula is right but a new LayerNorm must start as the identity map: weight = ones, bias = zeros "
+            "(torch.ones(ndim), torch.zeros(ndim))": F.layer_norm(x, x.shape[-1:], weight, bias, eps=eps)}
 
 
 # --- RMSNorm ------------------------------------------------------------------------------------
@@ -324,8 +367,12 @@ def test_rmsnorm_matches_torch(student, generator):
             reference.weight.copy_(weight)
             x = scale * torch.randn(*shape, generator=generator) + shift
             expected = reference(x)
-        expect_close(norm(x), expected, name=f"RMSNorm of a {shape} input, eps={eps}",
+        out = norm(x.clone())
+        expect_close(out, expected, name=f"RMSNorm of a {shape} input, eps={eps}",
                      mistakes=rms_norm_mistakes(x, weight, eps))
+        with hint("a float32 input gives a float32 output: a float64 constant or a .double() inside the norm "
+                  "changes the dtype, and the next layer's float32 weights then refuse it"):
+            assert out.dtype == x.dtype, f"RMSNorm of a {x.dtype} input returned {out.dtype}"
 
 
 @points(1, hint="write the norms yourself from mean, var (or x * x) and sqrt: no F.layer_norm, nn.LayerNorm, "
@@ -369,7 +416,7 @@ def test_mlp_matches_its_definition(student, generator):
         mlp = student.block.MLP(C, activation, bias)
         w = student.probe(parameters_by_name, mlp)
         for x in (2 * torch.randn(B, T, C, generator=generator), 2 * torch.randn(5, C, generator=generator)):
-            out = mlp(x)
+            out = mlp(x.clone())
             if activation == "gelu" and close(out, mlp_variant(x, w, approximate="tanh")):
                 continue  # GELU's tanh approximation is a GELU too
             expect_close(out, mlp_variant(x, w, activation), name=f"MLP output for a {tuple(x.shape)} input, "
@@ -378,7 +425,7 @@ def test_mlp_matches_its_definition(student, generator):
         mlp = student.block.MLP(C)
         x = torch.randn(B, T, C, generator=generator)
         w = student.probe(parameters_by_name, mlp)
-        out = mlp(x)
+        out = mlp(x.clone())
         assert close(out, mlp_variant(x, w)) or close(out, mlp_variant(x, w, approximate="tanh")), \
             "MLP(n_embd) does not compute proj(gelu(fc(x)))"
     with hint("an unknown activation must raise a ValueError (the stub's check does it: keep it)"):
@@ -392,12 +439,12 @@ def test_mlp_matches_its_definition(student, generator):
 def test_mlp_dropout_on_its_output(student, generator):
     x = torch.randn(B, T, C, generator=generator)
     still = student.block.MLP(C, dropout=0.0)
-    expect_close(still(x), still(x), name="two forward passes with dropout=0 in train mode")
+    expect_close(still(x.clone()), still(x.clone()), name="two forward passes with dropout=0 in train mode")
     mlp = student.block.MLP(C, dropout=0.5)
-    first, second = mlp(x), mlp(x)  # a new module is in train mode
+    first, second = mlp(x.clone()), mlp(x.clone())  # a new module is in train mode
     mlp.eval()
-    evaluated = mlp(x)
-    expect_close(mlp(x), evaluated, name="two forward passes in eval mode")
+    evaluated = mlp(x.clone())
+    expect_close(mlp(x.clone()), evaluated, name="two forward passes in eval mode")
     assert not close(first, second), "with dropout=0.5 in train mode, two forward passes should differ: is there " \
                                      "a dropout, and is it an nn.Dropout that model.train() switches on?"
     dropped = first.abs() < 1e-7
@@ -421,9 +468,17 @@ def test_block_has_the_documented_parts(student):
         parts = student.probe(part_classes, block)
         expected = {"ln_1": f"step07 {kind}", "attn": "step06 MultiHeadAttention", "ln_2": f"step07 {kind}",
                     "mlp": "step07 MLP"}
+        if parts.get("ln_2") == "ln_1 itself":
+            with hint("ln_2 is the same module as ln_1: build two norms, each with a weight of its own"):
+                raise AssertionError(f"block.ln_2 is block.ln_1 (norm={norm!r})")
         assert parts == expected, f"with norm={norm!r}, the parts should be {expected}, got {parts}"
         found = student.probe(named_parameter_shapes, block)
         wanted = block_shapes(bias=bias, norm=norm)
+        unexpected = set(found) - set(wanted)
+        if not bias and unexpected and all(name.endswith(".bias") for name in unexpected):
+            with hint("with bias=False no part has a bias: pass bias on to LayerNorm(n_embd, bias=bias), "
+                      "MultiHeadAttention(..., bias=bias) and MLP(n_embd, activation, bias, dropout)"):
+                raise AssertionError(f"bias=False, yet these biases exist: {sorted(unexpected)}")
         assert found == wanted, f"bias={bias}, norm={norm!r}: missing {sorted(set(wanted) - set(found))}, " \
                                 f"unexpected {sorted(set(found) - set(wanted))}, shapes " \
                                 f"{ {k: found[k] for k in found if k in wanted and found[k] != wanted[k]} }"
@@ -441,8 +496,18 @@ def test_block_matches_the_pre_norm_definition(student, generator):
     for activation, bias in [("gelu", True), ("relu", False)]:
         block, w = loaded_block(student, generator, bias=bias, activation=activation)
         x = torch.randn(B, T, C, generator=generator)
-        expect_block(block(x), x, w, f"the block's output (activation={activation!r}, bias={bias})",
+        expect_block(block(x.clone()), x, w, f"the block's output (activation={activation!r}, bias={bias})",
                      activation=activation)
+    block, w = loaded_block(student, generator, block_size=LONG)
+    x = torch.randn(1, LONG, C, generator=generator)
+    with hint(f"Block(n_embd={C}, n_head, block_size={LONG}) fails on {LONG} tokens: the attention's context is "
+              "the block's block_size argument, MultiHeadAttention(n_embd, n_head, block_size, bias=bias)"):
+        out = block(x.clone())
+    expect_block(out, x, w, f"the block's output for T = block_size = {LONG} (more than n_embd = {C})")
+    block, w = loaded_block(student, generator)
+    x = SMALL * torch.randn(B, T, C, generator=generator)
+    with hint(EPS_HINT):
+        expect_block(block(x.clone()), x, w, f"the block's output for inputs of scale {SMALL}")
 
 
 @points(1, hint="norm='rmsnorm' builds ln_1 and ln_2 as your RMSNorm(n_embd) (default eps), and the block is "
@@ -455,7 +520,10 @@ def test_block_with_rmsnorm(student, generator):
         assert parts.get("ln_1") == parts.get("ln_2") == "step07 RMSNorm", parts
     block, w = loaded_block(student, generator, norm="rmsnorm")
     x = torch.randn(B, T, C, generator=generator)
-    expect_block(block(x), x, w, "the output with norm='rmsnorm'", norm="rmsnorm")
+    expect_block(block(x.clone()), x, w, "the output with norm='rmsnorm'", norm="rmsnorm")
+    x = SMALL * torch.randn(B, T, C, generator=generator)
+    with hint(EPS_HINT):
+        expect_block(block(x.clone()), x, w, f"the output with norm='rmsnorm' for inputs of scale {SMALL}", norm="rmsnorm")
 
 
 @points(1, hint="residual=False is the experiment's switch: x = attn(ln_1(x)), then x = mlp(ln_2(x)), both "
@@ -464,18 +532,20 @@ def test_block_with_rmsnorm(student, generator):
 def test_block_without_residuals(student, generator):
     block, w = loaded_block(student, generator, residual=False)
     x = torch.randn(B, T, C, generator=generator)
-    expect_block(block(x), x, w, "the output with residual=False", expected_kind="no residuals", kinds={
+    expect_block(block(x.clone()), x, w, "the output with residual=False", expected_kind="no residuals", kinds={
         "pre-norm": "residual=False still adds x: drop both `x +` when self.residual is False",
         "no attention residual": "residual=False only drops the attention's `x +`: the MLP's goes too",
         "no mlp residual": "residual=False only drops the MLP's `x +`: the attention's goes too",
         "no norms": "with residual=False the norms stay: x = attn(ln_1(x)), then mlp(ln_2(x))",
+        "no residuals, no norms": "with residual=False the norms stay: x = attn(ln_1(x)), then mlp(ln_2(x))",
     })
 
 
-@points(1, hint="the block's dropout acts on the attention's output before it is added to x: "
-                "x + dropout(attn(ln_1(x))); eval() switches it off",
+@points(2, hint="dropout acts once on each branch before it is added to x: the block's self.dropout on the "
+                "attention's output, x + dropout(attn(ln_1(x))), and the MLP's own (MLP(..., dropout)) on its "
+                "output; eval() switches both off",
         builds_on=BLOCK_TEST)
-def test_block_dropout_on_the_attention_branch(student, generator):
+def test_block_dropout_on_both_branches(student, generator):
     block = student.block.Block(C, N_HEAD, BLOCK, dropout=0.5)
     weights = seeded_weights(block_shapes(), generator)
     weights["mlp.proj.weight"].zero_()  # the MLP adds exactly 0: what changes x is the attention branch alone
@@ -483,7 +553,7 @@ def test_block_dropout_on_the_attention_branch(student, generator):
     student.probe(load_parameters, block, weights)
     x = torch.randn(B, T, C, generator=generator)
     branch = attention(normalise(x, weights, "ln_1", "layernorm"), weights, N_HEAD)
-    added = block(x) - x  # train mode: dropout(attn(ln_1(x)))
+    added = block(x.clone()) - x  # train mode: dropout(attn(ln_1(x)))
     dropped = added.abs() < 1e-6
     assert 0.2 < float(dropped.double().mean()) < 0.8, \
         f"with dropout=0.5 in train mode about half of the attention branch should be zeroed, got " \
@@ -491,7 +561,27 @@ def test_block_dropout_on_the_attention_branch(student, generator):
     expect_close(added[~dropped], 2 * branch[~dropped], name="what the attention branch added, where it was kept",
                  atol=1e-4)
     block.eval()
-    expect_close(block(x) - x, branch, name="what the attention branch added in eval mode", atol=1e-4)
+    expect_close(block(x.clone()) - x, branch, name="what the attention branch added in eval mode", atol=1e-4)
+
+    # The other branch: the attention adds exactly 0, so what changes x is the MLP's output alone.
+    block = student.block.Block(C, N_HEAD, BLOCK, dropout=0.5)
+    weights = seeded_weights(block_shapes(), generator)
+    weights["attn.out_proj.weight"].zero_()
+    weights["attn.out_proj.bias"].zero_()
+    student.probe(load_parameters, block, weights)
+    added = block(x.clone()) - x  # train mode: the MLP's dropout(proj(...))
+    block.eval()
+    branch = block(x.clone()) - x  # eval mode: the MLP branch as it is
+    dropped = added.abs() < 1e-6
+    with hint("the MLP branch is never dropped out: pass dropout on to the MLP, MLP(n_embd, activation, bias, "
+              "dropout)"):
+        assert float(dropped.double().mean()) > 0.2, \
+            f"with dropout=0.5 in train mode about half of the MLP branch should be zeroed, got " \
+            f"{int(dropped.sum())} of {dropped.numel()}"
+    expect_close(added[~dropped], 2 * branch[~dropped], name="what the MLP branch added, where it was kept",
+                 atol=1e-4, mistakes={"the MLP's output goes through dropout twice (the MLP's own and the block's): "
+                                      "the block's self.dropout is for the attention's output only":
+                                      4 * branch[~dropped]})
 
 
 @points(1, hint="position t of the block's output must not depend on positions after t: the attention must be "
@@ -500,7 +590,7 @@ def test_block_dropout_on_the_attention_branch(student, generator):
 def test_no_information_flows_from_the_future(student, generator):
     block, _ = loaded_block(student, generator)
     x = torch.randn(1, BLOCK, C, generator=generator)
-    out = block(x)
+    out = block(x.clone())
     for t in (0, 3, BLOCK - 2):
         changed = x.clone()
         changed[:, t + 1:] = torch.randn(1, BLOCK - t - 1, C, generator=generator)
@@ -508,12 +598,101 @@ def test_no_information_flows_from_the_future(student, generator):
                      name=f"the outputs at 0..{t} after changing positions {t + 1}..{BLOCK - 1}", atol=1e-5)
 
 
+# --- backward, and the caller's tensor ---------------------------------------------------------
+
+def gradients_by_definition(definition, x, weights, upstream):
+    """The output of ``definition(x, weights)`` and the gradients of ``(output * upstream).sum()`` at x and at
+    every weight, by autograd through trusted code."""
+    x = x.clone().requires_grad_()
+    leaves = {name: w.clone().requires_grad_() for name, w in weights.items()}
+    out = definition(x, leaves)
+    grads = torch.autograd.grad((out * upstream).sum(), [x, *leaves.values()], allow_unused=True)
+    return out.detach(), grads[0], dict(zip(leaves, grads[1:]))
+
+
+def expect_gradients(student, module, weights, definitions, x, generator, name):
+    """Backpropagate through ``module`` (loaded with ``weights``) in the worker; compare with the definition.
+
+    ``definitions``: trusted ``f(x, weights)``; the first is the exact one, others are accepted variants
+    (GELU's tanh approximation), picked by the output the module gave."""
+    student.probe(load_parameters, module, weights)
+    upstream = torch.randn(x.shape, generator=generator)
+    observed = student.probe(gradients_of, module, x, upstream)
+    candidates = [gradients_by_definition(definition, x, weights, upstream) for definition in definitions]
+    output, at_input, at_weights = next((c for c in candidates if close(observed["output"], c[0], atol=1e-4)),
+                                        candidates[0])
+    expect_close(observed["output"], output, name=f"the output of {name}", atol=1e-4)
+    with hint(f"no gradient reaches the input of your {name}: its forward runs under torch.no_grad() or cuts the "
+              "graph (.detach(), .data, .item(), a tensor rebuilt with torch.tensor(...)); training could not "
+              "change anything before it"):
+        assert observed["input"] is not None, f"{name}: after backward, x.grad is None"
+    parameters = observed["parameters"]
+    with hint("every weight is an nn.Parameter, so that model.parameters() (the optimiser) finds it: a buffer or a "
+              "plain tensor attribute is never trained"):
+        missing = sorted(set(weights) - set(parameters))
+        assert not missing, f"{name}: these weights are not parameters: {missing}"
+    with hint("these parameters get no gradient: each must require grad (no requires_grad=False), and forward must "
+              "use it as it is (not weight.data or weight.detach()), with nothing between it and the output detached "
+              "or run under torch.no_grad()"):
+        untouched = sorted(key for key in weights if parameters[key] is None)
+        assert not untouched, f"{name}: no gradient at {untouched}"
+    with hint("the output is right but its gradient is not: part of the computation is cut from the graph (a "
+              ".detach() on the mean or the variance, on a branch, or on the residual x) or done outside autograd"):
+        expect_close(observed["input"], at_input, name=f"the gradient at the input of {name}", atol=1e-4)
+        for key, expected in at_weights.items():
+            expect_close(parameters[key], expected, name=f"the gradient at {key} of {name}", atol=1e-4)
+
+
+def layer_norm_definition(x, w):
+    return F.layer_norm(x, x.shape[-1:], w["weight"], w.get("bias"), eps=1e-5)
+
+
+def rms_norm_definition(x, w):
+    return x * torch.rsqrt((x * x).mean(dim=-1, keepdim=True) + 1e-6) * w["weight"]
+
+
+@points(2, hint="backpropagation must run through your norms, MLP and block exactly as through the formulas: "
+                "every weight an nn.Parameter that gets its gradient, nothing detached, no torch.no_grad() in forward",
+        builds_on={"LayerNorm": "test_layernorm_matches_torch", "RMSNorm": "test_rmsnorm_matches_torch",
+                   "MLP": "test_mlp_matches_its_definition", **BLOCK_TEST})
+def test_gradients_flow_through_your_code(student, generator):
+    x = 2 * torch.randn(B, T, C, generator=generator) + 0.5
+    weights = {"weight": 1 + 0.3 * torch.randn(C, generator=generator), "bias": 0.3 * torch.randn(C, generator=generator)}
+    expect_gradients(student, student.block.LayerNorm(C), weights, [layer_norm_definition], x, generator,
+                     "LayerNorm")
+    expect_gradients(student, student.block.RMSNorm(C), {"weight": weights["weight"]}, [rms_norm_definition], x,
+                     generator, "RMSNorm")
+    mlp_weights = seeded_weights({"fc.weight": (4 * C, C), "fc.bias": (4 * C,), "proj.weight": (C, 4 * C),
+                                  "proj.bias": (C,)}, generator)
+    expect_gradients(student, student.block.MLP(C), mlp_weights,
+                     [lambda h, w: mlp_variant(h, w), lambda h, w: mlp_variant(h, w, approximate="tanh")], x,
+                     generator, "MLP")
+    block_weights = seeded_weights(block_shapes(), generator)
+    expect_gradients(student, student.block.Block(C, N_HEAD, BLOCK), block_weights,
+                     [lambda h, w: block_variant(h, w), lambda h, w: block_variant(h, w, approximate="tanh")], x,
+                     generator, "Block")
+
+
+@points(1, hint="a module must not write into the tensor it is given: the caller still holds x (a block's caller "
+                "adds to it, the next block reads it). Compute new tensors, x = x - mean and x = x + attn(...), "
+                "not x -= mean, x += ... or x.mul_(...)")
+def test_your_modules_leave_their_input_unchanged(student, generator):
+    for name, module in [("LayerNorm", student.block.LayerNorm(C)), ("RMSNorm", student.block.RMSNorm(C)),
+                         ("MLP", student.block.MLP(C)), ("Block", student.block.Block(C, N_HEAD, BLOCK))]:
+        x = torch.randn(B, T, C, generator=generator)
+        before = x.clone()  # in-process the probe is handed x itself
+        (after,) = student.probe(tensors_after_the_call, module, x)
+        with hint(f"your {name} writes into its input x (an in-place x -= ..., x += ..., x.mul_(...)): compute a new "
+                  "tensor instead"):
+            expect_close(after, before, name=f"x after {name}(x)", atol=0)
+
+
 # --- the residual experiment -------------------------------------------------------------------
 
 @points(3, hint="at initialisation, a deep stack of pre-norm blocks WITH residuals stays close to the identity "
                 "(its output still points along its input) and passes the gradient back to the first block; "
                 "without them (residual=False) both are lost",
-        builds_on=BLOCK_TEST)
+        builds_on={**PARTS, **BLOCK_TEST})
 def test_residuals_carry_the_signal_and_the_gradient_through_a_deep_stack(student, generator, seed):
     x = torch.randn(2, DEEP_T, DEEP_C, generator=generator)
     target = torch.randn(2, DEEP_T, DEEP_C, generator=generator)
@@ -541,7 +720,7 @@ def test_the_residual_pathway_is_not_normalised(student, generator, seed):
     student.probe(seed_torch, seed)
     block = student.block.Block(C, N_HEAD, BLOCK)  # at initialisation
     x = 100 * torch.randn(B, T, C, generator=generator)
-    out = block(x).detach()
+    out = block(x.clone()).detach()
     relative = float((out - x).norm() / x.norm())
     scale = float(out.std())
     assert relative < 0.1, f"block(100 * x) differs from 100 * x by {100 * relative:.0f}% of its size (the output's " \
@@ -576,6 +755,9 @@ def part_classes(block):
                                         ("mlp", "step07", "block", ("MLP",))]:
         part = getattr(block, name, None)
         found[name] = None if part is None else type(part).__name__
+        if name == "ln_2" and part is not None and part is getattr(block, "ln_1", None):
+            found[name] = "ln_1 itself"
+            continue
         for cls in classes:
             if part is not None and isinstance(part, student_class(block, step, module, cls)):
                 found[name] = f"{step} {cls}"
@@ -587,7 +769,7 @@ def deep_stack(Block, seed, residual, x):
     """A stack of DEPTH fresh blocks (seeded) run on x: each block's initial parameters, and the output."""
     torch.manual_seed(seed)
     blocks = [Block(x.shape[-1], DEEP_HEADS, x.shape[1], residual=residual) for _ in range(DEPTH)]
-    h = x
+    h = x.clone()  # in-process the probe is handed x itself
     for block in blocks:
         h = block(h)
     return {"parameters": [{name: p.detach().clone() for name, p in block.named_parameters()} for block in blocks],

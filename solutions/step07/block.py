@@ -20,6 +20,10 @@ stack of such blocks trainable at all:
   clean path from the embedding to the head. The original Transformer normalised after
   the addition (post-norm, ``ln(x + attn(x))``), which is harder to train when deep.
   RMSNorm, used by Llama, skips the mean: it only divides by the root mean square.
+
+Everything here is trained, so every weight is an ``nn.Parameter`` and every forward is
+plain differentiable torch code: nothing detached, no ``torch.no_grad()``. And no forward
+writes into the tensor it is given (no ``x += ...``): the caller still holds x.
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ class LayerNorm(nn.Module):
             x: float tensor (..., ndim).
 
         Returns:
-            float tensor of the same shape.
+            float tensor of the same shape and dtype.
         """
         if x.shape[-1] != self.ndim:
             raise ValueError(f"the last dim of x must be {self.ndim}, got shape {tuple(x.shape)}")
@@ -93,7 +97,7 @@ class RMSNorm(nn.Module):
             x: float tensor (..., ndim).
 
         Returns:
-            float tensor of the same shape.
+            float tensor of the same shape and dtype.
         """
         if x.shape[-1] != self.ndim:
             raise ValueError(f"the last dim of x must be {self.ndim}, got shape {tuple(x.shape)}")
@@ -111,8 +115,8 @@ class MLP(nn.Module):
 
     def __init__(self, n_embd: int, activation: str = "gelu", bias: bool = True, dropout: float = 0.0):
         """``fc = nn.Linear(n_embd, 4 * n_embd, bias=bias)``, the activation (``"gelu"``:
-        the exact GELU of ``F.gelu``; ``"relu"``), ``proj = nn.Linear(4 * n_embd, n_embd,
-        bias=bias)``, then ``nn.Dropout(dropout)``.
+        ``F.gelu``, whose tanh approximation is accepted too; ``"relu"``: ``F.relu``),
+        ``proj = nn.Linear(4 * n_embd, n_embd, bias=bias)``, then ``nn.Dropout(dropout)``.
 
         Raises:
             ValueError: for an activation other than "gelu" or "relu".
@@ -147,11 +151,12 @@ class Block(nn.Module):
         """Four parts with weights, under these names (step 08 loads weights by them), and a
         dropout:
 
-        * ``ln_1``, ``ln_2``: your ``LayerNorm(n_embd, bias=bias)``, or your
-          ``RMSNorm(n_embd)`` when ``norm == "rmsnorm"``;
+        * ``ln_1``, ``ln_2``: two norms, your ``LayerNorm(n_embd, bias=bias)``, or your
+          ``RMSNorm(n_embd)`` when ``norm == "rmsnorm"`` (with their default eps);
         * ``attn``: your step 06 ``MultiHeadAttention(n_embd, n_head, block_size, bias=bias)``
           (causal);
-        * ``mlp``: ``MLP(n_embd, activation, bias, dropout)``;
+        * ``mlp``: ``MLP(n_embd, activation, bias, dropout)``: its own dropout is the only
+          one on the MLP's branch;
         * ``dropout``: ``nn.Dropout(dropout)``, applied to the attention's output before it
           is added to x.
 
