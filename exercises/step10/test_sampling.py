@@ -25,6 +25,8 @@ from grader.probes import tensors_after_the_call
 V = 8  # a small vocabulary keeps every row readable when a test fails
 N_DRAWS = 20_000  # draws per distribution: enough to tell a removed token from a kept one of probability 0.01
 INF = float("inf")
+SHAPE = ("sample_next_token returns the drawn ids as a (B, 1) int64 tensor, as torch.multinomial(probs, 1) and "
+         "argmax(dim=-1, keepdim=True) give them: do not squeeze them to (B,) or cast them")
 ARGMAX = ("every draw is the most probable token: sample with torch.multinomial(probs, 1, generator=generator), "
           "do not take the argmax")
 
@@ -116,10 +118,11 @@ def draw_counts(student, row: torch.Tensor, seed: int, **options) -> torch.Tenso
     """How often each token comes out of N_DRAWS identical rows, drawn in one call."""
     rows = row.float().expand(N_DRAWS, -1).clone()  # (N, V): N draws from one distribution
     tokens = student.sampling.sample_next_token(rows, generator=torch.Generator().manual_seed(seed), **options)
-    assert isinstance(tokens, torch.Tensor) and tuple(tokens.shape) == (N_DRAWS, 1), \
-        f"sample_next_token on logits {tuple(rows.shape)} should return ({N_DRAWS}, 1), got " \
-        f"{tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__}"
-    assert tokens.dtype == torch.int64, f"the tokens should be int64, got {tokens.dtype}"
+    with hint(SHAPE):
+        assert isinstance(tokens, torch.Tensor) and tuple(tokens.shape) == (N_DRAWS, 1), \
+            f"sample_next_token on logits {tuple(rows.shape)} should return ({N_DRAWS}, 1), got " \
+            f"{tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__}"
+        assert tokens.dtype == torch.int64, f"the tokens should be int64, got {tokens.dtype}"
     assert int(tokens.min()) >= 0 and int(tokens.max()) < row.shape[-1], "a drawn token is outside the vocabulary"
     return torch.bincount(tokens.flatten(), minlength=row.shape[-1])
 
@@ -147,7 +150,7 @@ def row_with_a_clear_nucleus(generator, p: float, temperature: float = 1.0, top_
                 "flattens it); it returns logits, not probabilities")
 def test_temperature_divides_the_logits(student, generator):
     logits = 2 * torch.randn(3, V, generator=generator)
-    for temperature in (0.5, 1.0, 2.0):
+    for temperature in (0.5, 1.0, 2.0, 0.01):  # 0.01: a small temperature is divided by too, not clamped
         out = student.sampling.apply_temperature(logits.clone(), temperature)
         expect_close(out, logits / temperature, name=f"apply_temperature(logits, {temperature})", mistakes={
             "the logits are multiplied by the temperature: divide them, so that a small temperature sharpens":
@@ -162,7 +165,9 @@ def test_temperature_divides_the_logits(student, generator):
 @points(2, hint="top_k_filter keeps the k LARGEST logits of each row (the last dimension) and sets the others to "
                 "-inf")
 def test_top_k_keeps_the_k_largest_of_each_row(student, generator):
-    logits = 2 * torch.randn(4, V, generator=generator)  # distinct values: exactly k survive in each row
+    # Distinct values, so exactly k survive in each row; rows at different levels, so that a threshold
+    # shared by the batch keeps too many tokens in one row and too few in another.
+    logits = 2 * torch.randn(4, V, generator=generator) + torch.tensor([[6.0], [0.0], [-6.0], [3.0]])
     for k in (1, 3, V - 1):
         expected = reference_top_k(logits, k)
         kth = logits.sort(dim=-1, descending=True).values[:, k - 1:k]  # (4, 1)
@@ -175,6 +180,8 @@ def test_top_k_keeps_the_k_largest_of_each_row(student, generator):
             "one threshold for the whole batch: find the k-th largest value of each row (topk over dim=-1), "
             "every row is filtered on its own":
                 logits.masked_fill(logits < logits.flatten().topk(k).values[-1], -INF),
+            "one threshold for the whole batch (the smallest of the rows' k-th values): compare each row with "
+            "its own k-th largest value, kth of shape (..., 1)": logits.masked_fill(logits < kth.min(), -INF),
         })
     with hint("top_k_filter must work on any (..., V) tensor, a row being the last dimension"):
         cube = logits.reshape(2, 2, V)
@@ -301,8 +308,10 @@ def test_temperature_zero_top_k_1_and_tiny_top_p_are_greedy(student, generator):
                     {"top_k": 1}, {"top_p": 1e-9}, {"temperature": 2.0, "top_k": 1}):
         out = student.sampling.sample_next_token(logits.clone(), generator=torch.Generator().manual_seed(1),
                                                  **options)
-        assert isinstance(out, torch.Tensor) and out.dtype == torch.int64, \
-            f"sample_next_token should return an int64 tensor, got {getattr(out, 'dtype', type(out).__name__)}"
+        with hint(SHAPE):
+            assert isinstance(out, torch.Tensor) and out.dtype == torch.int64, \
+                f"sample_next_token should return an int64 tensor, got {getattr(out, 'dtype', type(out).__name__)}"
+            assert tuple(out.shape) == (6, 1), f"sample_next_token on (6, {V}) logits returned {tuple(out.shape)}"
         expect_close(out, greedy, name=f"sample_next_token(logits (6, {V}), {options})")
 
 
@@ -367,6 +376,9 @@ def test_seeded_draws_are_reproducible(student, generator, seed):
     again = draw(logits.clone(), generator=torch.Generator().manual_seed(seed))
     other = draw(logits.clone(), generator=torch.Generator().manual_seed(seed + 1))
     expect_close(again, first, name="a second draw with the same seed")
+    with hint("every row got the same token: draw one token per row, torch.multinomial on the (B, V) "
+              "probabilities (not one draw shared by the batch)"):
+        assert len(set(torch.as_tensor(first).flatten().tolist())) > 1, "all 64 rows drew the same token"
     with hint(ARGMAX):
         assert not torch.equal(torch.as_tensor(first), logits.argmax(dim=-1, keepdim=True)), \
             "all 64 tokens are the argmax of their row"
@@ -417,6 +429,8 @@ def test_generate_reads_its_own_tokens_back(student, generator):
             greedy(lambda s: s[:, :block_size], total),
         "the new tokens are not read back: every step runs the model on the prompt only; append each new token "
         "to idx and run the model on the grown sequence": greedy(lambda s: prompt[:, -block_size:], total),
+        "every row continues with row 0's tokens: choose the next token of each row from that row's logits, "
+        "logits[:, -1, :] of shape (B, V)": greedy(last, lambda c: total(c)[:1].expand(len(c))),
     })
 
 
@@ -430,13 +444,22 @@ def test_generate_crops_the_context_to_block_size(student, generator):
         prompt = torch.randint(0, V, (2, prompt_length), generator=generator)
         out = student.sampling.generate(model, prompt.clone(), steps, block_size=block_size,
                                         generator=torch.Generator().manual_seed(prompt_length))
-        with hint("the crop replaced idx, and the start of the prompt is lost: keep the whole sequence in idx and "
-                  "crop into a separate variable, context = idx[:, -block_size:], for the model only"):
+        length = torch.as_tensor(out).shape[-1] if torch.as_tensor(out).dim() == 2 else None
+        wrong_length = {steps: "generate returned only the new tokens: return the prompt followed by them, the "
+                               "whole of idx",
+                        prompt_length + steps - 1: "one new token is missing: the loop runs max_new_tokens times"}
+        with hint(wrong_length.get(length, "the crop replaced idx, and the start of the prompt is lost: keep the "
+                                           "whole sequence in idx and crop into a separate variable, context = "
+                                           "idx[:, -block_size:], for the model only")):
             assert tuple(torch.as_tensor(out).shape) == (2, prompt_length + steps), \
                 f"a prompt of {prompt_length} and {steps} new tokens make {prompt_length + steps} tokens, got " \
                 f"{tuple(torch.as_tensor(out).shape)}"
         seen = student.probe(recorded, model)["contexts"]
         assert len(seen) == steps, f"{steps} new tokens should take {steps} forward passes, the model saw {len(seen)}"
+        with hint("every forward pass saw the same context: the new tokens are not read back; append each one to "
+                  "idx and crop the grown sequence, context = idx[:, -block_size:]"):
+            assert not all(torch.equal(context, seen[0]) for context in seen[1:]), \
+                f"the model saw {tuple(seen[0].shape)} contexts that never changed over {steps} steps"
         for i, context in enumerate(seen):
             expect_close(context, out[:, : prompt_length + i][:, -block_size:],
                          name=f"the context of step {i + 1} (prompt of {prompt_length}, block_size {block_size})")
@@ -449,9 +472,13 @@ def test_generate_passes_the_sampling_options_on(student, generator, seed):
                          ({"temperature": 1.3, "top_p": 0.6}, row_with_a_clear_nucleus(generator, 0.6, 1.3))]:
         model = student.probe(new_fixed_lm, row)
         prompt = torch.zeros(N_DRAWS, 1, dtype=torch.long)
-        out = student.sampling.generate(model, prompt.clone(), 1, block_size=4,
-                                        generator=torch.Generator().manual_seed(seed), **options)
-        counts = torch.bincount(torch.as_tensor(out)[:, -1], minlength=V)
+        out = torch.as_tensor(student.sampling.generate(model, prompt.clone(), 1, block_size=4,
+                                                        generator=torch.Generator().manual_seed(seed), **options))
+        with hint("generate returns token ids, an int64 tensor (B, T + max_new_tokens): build it from the prompt "
+                  "and sample_next_token's int64 ids with torch.cat, not into a float tensor"):
+            assert out.dtype == torch.int64 and out.dim() == 2, f"generate returned a {out.dtype} tensor of shape " \
+                                                                f"{tuple(out.shape)}"
+        counts = torch.bincount(out[:, -1], minlength=V)
         expect_draws_from(counts, reference_probs(row, **options), name=f"generate with {options}", mistakes={
             "the options are not passed on: generate must call sample_next_token(logits[:, -1, :], temperature, "
             "top_k, top_p, generator)": reference_probs(row),
@@ -462,6 +489,15 @@ def test_generate_passes_the_sampling_options_on(student, generator, seed):
         first, again = (student.sampling.generate(model, prompt.clone(), 20, block_size=4,
                                                   generator=torch.Generator().manual_seed(seed)) for _ in range(2))
         expect_close(again, first, name="a second generate with the same seed")
+    # One call, many draws: the generator's state must carry on from token to token.
+    model = student.probe(new_fixed_lm, torch.zeros(V))  # every token equally likely at every step
+    out = student.sampling.generate(model, torch.zeros(4, 1, dtype=torch.long), 30, block_size=4,
+                                    generator=torch.Generator().manual_seed(seed))
+    with hint("each step must draw new random numbers: pass the same generator object to every draw, so its state "
+              "moves on (a new torch.Generator seeded from it at each step repeats the same draw)"):
+        distinct = [len(set(row[1:].tolist())) for row in torch.as_tensor(out)]
+        assert min(distinct) >= 3, f"30 draws from a uniform distribution over {V} tokens gave only {distinct} " \
+                                   "different tokens per row"
 
 
 @points(1, hint="generate runs the model in eval mode (dropout off) under torch.no_grad(), then puts it back in the "
@@ -481,6 +517,10 @@ def test_generate_runs_in_eval_mode_without_gradients(student, generator):
         with hint(f"after generate the model must be back in the mode it was in (training={training}): remember "
                   "model.training before, and call model.train(was_training) after"):
             assert model.training == training, f"the model was in training={training}, generate left it {not training}"
+        with hint("after generate, gradients must be on again for the code that follows (training): use a "
+                  "`with torch.no_grad():` block or the @torch.no_grad() decorator, not torch.set_grad_enabled(False) "
+                  "on its own"):
+            assert student.probe(gradients_were_enabled), "gradients stayed off after generate returned"
 
 
 @points(1, hint="a function changed the caller's tensor: return a new tensor (logits / t, masked_fill, torch.cat) "
@@ -495,9 +535,13 @@ def test_inputs_are_left_unchanged(student, generator):
         "sample_next_token": (sampling.sample_next_token, (logits,),
                               {"temperature": 0.5, "top_k": 3, "top_p": 0.5,
                                "generator": torch.Generator().manual_seed(0)}),
+        # At temperature 1 dividing changes nothing, and a shortcut may hand the caller's logits to the filters.
+        "sample_next_token at temperature 1": (sampling.sample_next_token, (logits,),
+                                               {"temperature": 1.0, "top_k": 3, "top_p": 0.5,
+                                                "generator": torch.Generator().manual_seed(0)}),
     }
     for name, (function, args, kwargs) in calls.items():
-        with hint(f"`{name}` changed the logits it was given: return a new tensor instead of editing the input "
+        with hint(f"`{name.split()[0]}` changed the logits it was given: return a new tensor instead of editing the input "
                   "in place (/=, masked_fill_, logits[...] = ...)"):
             before = [a.clone() for a in args if isinstance(a, torch.Tensor)]  # our own copy, whatever the call does
             after = student.probe(tensors_after_the_call, function, *args, **kwargs)
@@ -557,6 +601,13 @@ def new_prefix_sum_lm(block_size: int, peak: float = 10.0) -> PrefixSumLM:
 
 def new_fixed_lm(row: torch.Tensor) -> FixedLM:
     return FixedLM(row)
+
+
+def gradients_were_enabled() -> bool:
+    """Whether autograd is on (turning it back on): code after generate trains."""
+    enabled = torch.is_grad_enabled()
+    torch.set_grad_enabled(True)
+    return enabled
 
 
 def recorded(model: PrefixSumLM) -> dict:

@@ -105,7 +105,9 @@ def top_p_filter(logits: torch.Tensor, p: float) -> torch.Tensor:
 
     Args:
         logits: float tensor (..., V); entries already at -inf have probability 0.
-        p: the mass to reach, 0 < p <= 1 (p = 1 keeps every token of nonzero probability).
+        p: the mass to reach, 0 < p <= 1. p = 1 keeps every token, up to rounding: in float32
+            the running mass can reach 1 before the last tokens of probability below about
+            1e-7, and those may go.
 
     Returns:
         float tensor (..., V): the kept logits unchanged, every other entry ``float("-inf")``.
