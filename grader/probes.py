@@ -76,12 +76,13 @@ def linear_shapes(module, names) -> dict[str, tuple]:
     return shapes
 
 
-def tensors_after_the_call(function, *args, **kwargs) -> list[torch.Tensor]:
-    """Call ``function(*args, **kwargs)``; return the tensors among ``args`` as they are after the call.
+def arguments_after_the_call(function, *args, **kwargs) -> list:
+    """Call ``function(*args, **kwargs)``; return ``args`` as they are after the call.
 
     In the sandbox the arguments are the worker's own copies, so a function that writes into its
     input changes nothing the test holds: this probe brings those copies back for the test to
-    compare with its own. An error the call raises (other than "not implemented yet") does not
+    compare with its own (in-process it hands back the test's own objects: compare with a copy
+    made before the call). An error the call raises (other than "not implemented yet") does not
     count here: other tests grade what the function computes, this one only whether it edits its inputs.
     """
     try:
@@ -90,7 +91,12 @@ def tensors_after_the_call(function, *args, **kwargs) -> list[torch.Tensor]:
         raise
     except Exception:
         pass
-    return [a for a in args if isinstance(a, torch.Tensor)]
+    return list(args)
+
+
+def tensors_after_the_call(function, *args, **kwargs) -> list[torch.Tensor]:
+    """``arguments_after_the_call``, the tensors among the arguments only."""
+    return [a for a in arguments_after_the_call(function, *args, **kwargs) if isinstance(a, torch.Tensor)]
 
 
 def gradients_of(module, x: torch.Tensor, upstream: torch.Tensor) -> dict:

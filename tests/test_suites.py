@@ -121,3 +121,15 @@ def test_a_correct_variant_keeps_every_point(variant, tmp_path):
     module.write_text(module.read_text().replace(old, new))
     score, output, _ = run_suite(step, "--student-root", str(root))
     assert score["points"] == score["max_points"], output
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_step_readme_points_add_up(step):
+    """A step README's table of pieces adds up to the step's points (the main README's, checked above)."""
+    text = (REPO / "exercises" / step / "README.md").read_text()
+    header = re.search(r"^\|.*\| points \|$\n^\|[-|]+\|$\n((?:^\|.*\|$\n?)+)", text, re.M)
+    assert header, f"{step}/README.md has no table with a points column"
+    rows = [int(re.search(r"\| (\d+) \|$", row).group(1)) for row in header.group(1).strip().splitlines()]
+    assert sum(rows) == readme_points(step), f"{step}/README.md: the rows add up to {sum(rows)}"
+    stated = re.search(rf"pytest exercises/{step}` \((\d+) points\)", text)
+    assert stated is None or int(stated.group(1)) == readme_points(step), f"{step}/README.md states other points"

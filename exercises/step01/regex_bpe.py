@@ -82,7 +82,8 @@ class RankTokenizer(Tokenizer):
 
     def encode_chunk(self, chunk: bytes) -> list[int]:
         """Encode one chunk: start from single bytes and merge, while possible, the adjacent
-        pair whose joined bytes have the lowest rank; return the rank of each final part."""
+        pair whose joined bytes have the lowest rank (the leftmost one where that pair occurs
+        more than once, as in "aaa"); return the rank of each final part."""
         raise NotImplementedError("not implemented yet")
 
     def encode(self, text: str) -> list[int]:
@@ -90,7 +91,11 @@ class RankTokenizer(Tokenizer):
         raise NotImplementedError("not implemented yet")
 
     def decode(self, ids: list[int]) -> str:
-        """Join the bytes of every id and decode UTF-8 once (invalid bytes become U+FFFD)."""
+        """Join the bytes of every id and decode UTF-8 once (invalid bytes become U+FFFD).
+
+        Raises:
+            ValueError: for an id that is not in the table.
+        """
         raise NotImplementedError("not implemented yet")
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 import pytest
 
 from grader import hint, points
+from grader.probes import arguments_after_the_call
 
 # A small alphabet with accents and emoji: short texts then have many repeated pairs.
 ALPHABET = ["a", "b", "c", "d", " ", "é", "ü", "🙂", "日"]
@@ -92,6 +93,11 @@ def test_merge_pair(student, seed):
         ids = [rng.randrange(3) for _ in range(30)]
         pair = (rng.randrange(3), rng.randrange(3))
         assert student.bpe.merge_pair(ids, pair, 99) == reference_merge(ids, pair, 99)
+    with hint("merge_pair returns a NEW list and leaves ids as it was (no ids[i:i + 2] = [new_id], no del): "
+              "the caller may still need the old ids"):
+        ids = [1, 2, 3, 1, 2]
+        after, _, _ = student.probe(arguments_after_the_call, student.bpe.merge_pair, list(ids), (1, 2), 256)
+        assert after == ids, f"after merge_pair(ids, (1, 2), 256), ids is {after}"
 
 
 def reference_most_frequent(counts: dict):
@@ -124,6 +130,9 @@ BUILDING_BLOCKS = {"pair_counts": "test_pair_counts", "merge_pair": "test_merge_
 def test_classic_aaabdaaabac(student):
     merges = student.bpe.train("aaabdaaabac", 259)
     a, b = ord("a"), ord("b")
+    if as_pairs(merges)[:2] == [(a, a), (a, b)] and len(merges) == 3:
+        with hint("merge i creates the id 256 + i: the first merge is 256, the second 257 (0-255 are the bytes)"):
+            assert as_pairs(merges)[2] == (256, 257), f"the third merge joins {as_pairs(merges)[2]}"
     assert as_pairs(merges) == [(a, a), (a, b), (256, 257)]
 
 
@@ -147,8 +156,12 @@ def test_learn_merges_weighs_chunks(student, seed):
 @points(1, hint="learn exactly num_merges merges, stopping early only when no pair is left", builds_on=BUILDING_BLOCKS)
 def test_number_of_merges(student):
     assert len(student.bpe.learn_merges({b"abcabcabd": 1}, 4)) == 4
-    # "xy" can be merged once; after that no pair is left anywhere.
-    assert as_pairs(student.bpe.learn_merges({b"xy": 3}, 5)) == [(ord("x"), ord("y"))]
+    with hint("stop when no pair occurs any more: a pair whose count fell to 0 after a merge is not a pair left "
+              "(drop zero counts, or recount the current ids)"):
+        # "xy" can be merged once; after that no pair is left anywhere.
+        assert as_pairs(student.bpe.learn_merges({b"xy": 3}, 5)) == [(ord("x"), ord("y"))]
+        # "abab" -> [256, 256] -> [257]: two merges, then nothing is left, although counts of 0 may linger.
+        assert as_pairs(student.bpe.learn_merges({b"abab": 1}, 5)) == [(97, 98), (256, 256)]
 
 
 # --- the tokenizer ----------------------------------------------------------------------------
@@ -157,7 +170,8 @@ def test_number_of_merges(student):
 def test_vocabulary_from_merges(student):
     a, b, c = ord("a"), ord("b"), ord("c")
     tokenizer = student.bpe.BPETokenizer([(a, b), (256, c), (c, 257)])
-    assert tokenizer.vocab_size == 259
+    with hint("vocab_size = 256 + len(merges): the 256 single bytes, then one id per merge"):
+        assert tokenizer.vocab_size == 259
     assert tokenizer.decode([256]) == "ab"
     assert tokenizer.decode([257]) == "abc"
     assert tokenizer.decode([258, 97]) == "cabca"
@@ -184,6 +198,9 @@ def test_encode_applies_merges_in_learned_order(student, seed):
     merges = [(b, c), (a, b)]
     tokenizer = student.bpe.BPETokenizer(merges)
     assert tokenizer.encode("abcabab") == [a, 256, 257, 257]
+    with hint("short texts are encoded too: encode('') is [], one byte stays as it is, and the single pair of a "
+              "2-byte text is merged (loop while there are at least 2 ids)"):
+        assert tokenizer.encode("") == [] and tokenizer.encode("a") == [a] and tokenizer.encode("ab") == [257]
     rng = random.Random(seed)
     trained = reference_learn({random_text(rng, 200).encode(): 1}, 25)
     tokenizer = student.bpe.BPETokenizer(trained)
@@ -194,7 +211,8 @@ def test_encode_applies_merges_in_learned_order(student, seed):
 
 @points(3, hint="decode joins the bytes of all ids first, then decodes UTF-8 once with errors='replace': "
                 "one token can hold part of a character",
-        builds_on={"merge_pair": "test_merge_pair"})
+        builds_on={"merge_pair": "test_merge_pair", "BPETokenizer's vocabulary": "test_vocabulary_from_merges",
+                   "encode_bytes": "test_encode_applies_merges_in_learned_order"})
 def test_round_trip_any_unicode(student, seed):
     rng = random.Random(seed)
     merges = reference_learn({random_text(rng, 300).encode(): 1}, 40)

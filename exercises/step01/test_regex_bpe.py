@@ -8,10 +8,15 @@ the same table: your ids must be exactly theirs.
 import random
 from collections import Counter
 
+import pytest
 import regex
 
 from course.data import cl100k_ranks_path
 from grader import hint, points
+
+OTHER_PATTERN = r"\s+|\S+"  # words and runs of spaces: not the default, so a pattern argument that is ignored shows
+PATTERN_HINT = ("use the `pattern` you are given (split_chunks(text, pattern), self.pattern): the GPT-4 pattern is "
+                "only the default")
 
 from .test_bpe import random_text, reference_encode, reference_learn
 
@@ -49,6 +54,9 @@ def test_split_chunks(student):
         chunks = student.regex_bpe.split_chunks(text)
         assert chunks == regex.findall(GPT4_SPLIT_PATTERN, text)
         assert "".join(chunks) == text
+    with hint(PATTERN_HINT):
+        assert student.regex_bpe.split_chunks(VARIED_TEXTS[0], OTHER_PATTERN) == \
+            regex.findall(OTHER_PATTERN, VARIED_TEXTS[0])
 
 
 # --- training and encoding inside chunks -----------------------------------------------------------
@@ -62,7 +70,13 @@ def test_train_never_merges_across_chunks(student, seed):
     chunk_counts = Counter(chunk.encode() for chunk in regex.findall(GPT4_SPLIT_PATTERN, text))
     expected = reference_learn(dict(chunk_counts), 30)
     merges = [tuple(pair) for pair in student.regex_bpe.train_regex(text, 256 + 30)]
+    with hint("train_regex(text, vocab_size) learns vocab_size - 256 merges: the 256 bytes are in the vocabulary "
+              "already"):
+        assert len(merges) == len(expected), f"train_regex(text, 286) learned {len(merges)} merges"
     assert merges == expected
+    with hint(PATTERN_HINT):
+        other = reference_learn(dict(Counter(chunk.encode() for chunk in regex.findall(OTHER_PATTERN, text))), 10)
+        assert [tuple(pair) for pair in student.regex_bpe.train_regex(text, 256 + 10, OTHER_PATTERN)] == other
 
 
 @points(2, hint="encode each regex chunk on its own with encode_bytes, then concatenate the ids",
@@ -76,6 +90,11 @@ def test_encode_chunk_by_chunk(student, seed):
         expected = [i for chunk in regex.findall(GPT4_SPLIT_PATTERN, text) for i in reference_encode(chunk.encode(), merges)]
         assert tokenizer.encode(text) == expected
         assert tokenizer.decode(tokenizer.encode(text)) == text
+    with hint(PATTERN_HINT):
+        tokenizer = student.regex_bpe.RegexBPETokenizer(merges, OTHER_PATTERN)
+        text = VARIED_TEXTS[0]
+        assert tokenizer.encode(text) == [i for chunk in regex.findall(OTHER_PATTERN, text)
+                                          for i in reference_encode(chunk.encode(), merges)]
 
 
 # --- rank tables ----------------------------------------------------------------------------------------
@@ -102,6 +121,12 @@ def greedy_longest_match(chunk: bytes, ranks: dict) -> list:
                 "and repeat until no joined pair is in the table",
         builds_on={"split_chunks": "test_split_chunks"})
 def test_rank_tokenizer_on_a_small_table(student, seed):
+    # "aa" occurs twice, overlapping, in "aaa": the leftmost is merged, as merging left to right does.
+    a = ord("a")
+    table = {**{bytes([i]): i for i in range(256)}, b"aa": 256}
+    with hint("when the lowest-rank pair occurs more than once, merge its LEFTMOST occurrence first: "
+              "'aaa' -> 'aa' + 'a' (min over (rank, position))"):
+        assert student.regex_bpe.RankTokenizer(table).encode("aaa") == [256, a]
     rng = random.Random(seed)
     merges = reference_learn({random_text(rng, 300).encode(): 1}, 40)
     ranks = ranks_from_merges(merges)
@@ -122,6 +147,16 @@ def test_rank_tokenizer_on_a_small_table(student, seed):
         first_byte_of_emoji = "🙂".encode()[0]
         assert tokenizer.decode([first_byte_of_emoji]) == "\ufffd"
         assert tokenizer.decode([ord("a"), first_byte_of_emoji, ord("b")]) == "a\ufffdb"
+    with hint("vocab_size is one more than the largest rank"):
+        assert tokenizer.vocab_size == max(ranks.values()) + 1
+    with hint("decode raises ValueError for an id that is not in the table"):
+        with pytest.raises(ValueError):
+            tokenizer.decode([max(ranks.values()) + 5])
+    with hint(PATTERN_HINT):
+        tokenizer = student.regex_bpe.RankTokenizer(ranks, OTHER_PATTERN)
+        text = random_text(rng, 50)
+        assert tokenizer.encode(text) == [i for chunk in regex.findall(OTHER_PATTERN, text)
+                                          for i in reference_encode(chunk.encode(), merges)]
 
 
 def load_cl100k() -> dict:

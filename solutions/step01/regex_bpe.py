@@ -96,7 +96,8 @@ class RankTokenizer(Tokenizer):
 
     def encode_chunk(self, chunk: bytes) -> list[int]:
         """Encode one chunk: start from single bytes and merge, while possible, the adjacent
-        pair whose joined bytes have the lowest rank; return the rank of each final part."""
+        pair whose joined bytes have the lowest rank (the leftmost one where that pair occurs
+        more than once, as in "aaa"); return the rank of each final part."""
         ### BEGIN SOLUTION
         parts = [bytes([b]) for b in chunk]
         while len(parts) >= 2:
@@ -119,7 +120,11 @@ class RankTokenizer(Tokenizer):
         ### END SOLUTION
 
     def decode(self, ids: list[int]) -> str:
-        """Join the bytes of every id and decode UTF-8 once (invalid bytes become U+FFFD)."""
+        """Join the bytes of every id and decode UTF-8 once (invalid bytes become U+FFFD).
+
+        Raises:
+            ValueError: for an id that is not in the table.
+        """
         ### BEGIN SOLUTION
         missing = [i for i in ids if i not in self.bytes_of]
         if missing:
