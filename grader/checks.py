@@ -5,11 +5,14 @@ first, then the values. When the values are wrong it looks for the student's res
 among ``mistakes`` (what a known wrong computation gives, with the hint that names it)
 and fails with that hint; otherwise the message says where and by how much the values
 differ. The mistakes only sharpen the message: a result that matches none still fails.
+
+``expect_gradients(student, module, weights, definitions, x, upstream, name=...)`` grades
+backpropagation through the student's module against the same formula computed here.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
@@ -69,3 +72,58 @@ def expect_close(actual: Any, expected: torch.Tensor, *, name: str = "the result
     if wrong_shape:
         raise AssertionError(f"{name} should have shape {tuple(expected.shape)}, got {tuple(tensor.shape)}")
     raise AssertionError(f"{name} is wrong: {describe_difference(tensor, expected)}")
+
+
+def gradients_by_definition(definition: Callable, x: torch.Tensor, weights: Mapping[str, torch.Tensor],
+                            upstream: torch.Tensor) -> tuple:
+    """``definition(x, weights)`` and the gradients of ``(output * upstream).sum()`` at x and at every weight,
+    by autograd through the test's own (trusted) code: ``(output, grad at x, {name: grad})``."""
+    x = x.clone().requires_grad_()
+    leaves = {name: w.clone().requires_grad_() for name, w in weights.items()}
+    out = definition(x, leaves)
+    grads = torch.autograd.grad((out * upstream).sum(), [x, *leaves.values()], allow_unused=True)
+    return out.detach(), grads[0], dict(zip(leaves, grads[1:]))
+
+
+def expect_gradients(student, module, weights: Mapping[str, torch.Tensor], definitions: Sequence[Callable],
+                     x: torch.Tensor, upstream: torch.Tensor, *, name: str, atol: float = 1e-4) -> None:
+    """Backpropagate through the student's ``module`` loaded with ``weights``; compare with the definition.
+
+    The module runs in the worker (``grader.probes.gradients_of``); its output and the gradients at x
+    and at every weight must equal those of ``definitions[0](x, weights)``, computed here. Further
+    definitions are accepted variants (GELU's tanh approximation), picked by the output the module gave.
+    A forward that runs under ``torch.no_grad()``, detaches a tensor or uses a weight that is not a
+    trained parameter gives the right output and the wrong gradient: each gets a hint that names it.
+    """
+    from grader.probes import gradients_of, load_parameters
+
+    student.probe(load_parameters, module, dict(weights))
+    observed = student.probe(gradients_of, module, x, upstream)
+    candidates = [gradients_by_definition(definition, x, weights, upstream) for definition in definitions]
+    output = _as_tensor(observed["output"])
+    output, at_input, at_weights = next(
+        (c for c in candidates if output is not None and output.shape == c[0].shape and _close(output, c[0], atol, 1e-4)),
+        candidates[0])
+    expect_close(observed["output"], output, name=f"the output of {name}", atol=atol)
+    with hint_block(f"no gradient reaches the input of your {name}: its forward runs under torch.no_grad() or "
+                    "cuts the graph (.detach(), .data, .item(), a tensor rebuilt with torch.tensor(...)), so "
+                    "training could not change anything before it"):
+        assert observed["input"] is not None, f"{name}: after backward, x.grad is None"
+    parameters = observed["parameters"]
+    with hint_block("every weight is an nn.Parameter, so that model.parameters() (the optimiser) finds it: a buffer "
+                    "or a plain tensor attribute is never trained"):
+        missing = sorted(set(weights) - set(parameters))
+        assert not missing, f"{name}: these weights are not parameters: {missing}"
+    with hint_block("these parameters get no gradient: each must require grad (no requires_grad=False), and "
+                    "forward must use it as it is (not weight.data or weight.detach()), with nothing between it "
+                    "and the output detached or run under torch.no_grad() (the detached copy of the attention "
+                    "weights kept in last_attention is for looking at: make the output from the weights "
+                    "themselves)"):
+        untouched = sorted(key for key in weights if parameters[key] is None)
+        assert not untouched, f"{name}: no gradient at {untouched}"
+    with hint_block("the output is right but its gradient is not: part of the computation is cut from the graph "
+                    "(a .detach() on a statistic such as the mean or the variance, on the attention weights, on a "
+                    "branch or on the residual x) or done outside autograd"):
+        expect_close(observed["input"], at_input, name=f"the gradient at the input of {name}", atol=atol)
+        for key, expected in at_weights.items():
+            expect_close(parameters[key], expected, name=f"the gradient at {key} of {name}", atol=atol)

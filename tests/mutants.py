@@ -560,6 +560,12 @@ MUTANTS = [
            "warmup_steps=config.warmup_steps,\n                   total_steps=config.steps)",
            "warmup_steps=config.warmup_steps,\n                   total_steps=end)",
            "does not shorten it"),
+    Mutant("step05", "head_output_from_the_detached_weights", "attention.py",
+           "        out, weights = scaled_dot_product_attention(q, k, v, mask=self.mask[:T, :T])\n"
+           "        self.last_attention = weights.detach()  # (B, T, T)\n        return out\n",
+           "        _, weights = scaled_dot_product_attention(q, k, v, mask=self.mask[:T, :T])\n"
+           "        self.last_attention = weights.detach()  # (B, T, T)\n        return self.last_attention @ v\n",
+           "the detached copy of the attention weights"),
     # ---- step06: multi-head attention ---------------------------------------------------------
     Mutant("step06", "split_without_transpose", "multi_head.py",
            "return x.view(B, T, self.n_head, self.head_size).transpose(1, 2)  # (B, nh, T, hs)",
@@ -594,6 +600,10 @@ MUTANTS = [
     Mutant("step06", "divisibility_not_checked", "multi_head.py",
            "    if n_embd % n_head != 0:\n        raise", "    if False:\n        raise",
            "n_embd % n_head != 0"),
+    Mutant("step06", "forward_without_gradients", "multi_head.py",
+           "        return self.out_proj(self.merge_heads(weights @ v))  # (B, nh, T, hs) -> (B, T, C)\n",
+           "        with torch.no_grad():\n            return self.out_proj(self.merge_heads(weights @ v))\n",
+           "no gradient reaches the input"),
     # ---- step07: the transformer block ------------------------------------------------------
     Mutant("step07", "post_norm", "block.py",
            "        attended = self.dropout(self.attn(self.ln_1(x)))  # (B, T, C)\n"
@@ -654,7 +664,7 @@ MUTANTS = [
            "cut from the graph"),
     Mutant("step07", "layernorm_statistics_detached", "block.py",
            "out = (x - mean) / torch.sqrt(var + self.eps)", "out = (x - mean.detach()) / torch.sqrt(var.detach() + self.eps)",
-           "a .detach() on the mean or the variance"),
+           "a .detach() on a statistic such as the mean or the variance"),
     Mutant("step07", "rmsnorm_weight_frozen", "block.py",
            "        self.weight = nn.Parameter(torch.ones(ndim))\n        ### END SOLUTION\n\n    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        \"\"\"``x / sqrt",
            "        self.weight = nn.Parameter(torch.ones(ndim), requires_grad=False)\n        ### END SOLUTION\n\n    def forward(self, x: torch.Tensor) -> torch.Tensor:\n        \"\"\"``x / sqrt",

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import hint, points
-from grader.checks import expect_close
+from grader.checks import expect_close, expect_gradients
 from grader.probes import (buffer_shapes, count_calls, operation_counts, operations_of, parameter_shapes,
                            torch_functions_of)
 
@@ -258,6 +258,24 @@ def test_head_keeps_its_last_attention(student, generator):
     expect_close(att.triu(1), torch.zeros(B, 5, 5), name="last_attention above the diagonal", atol=0)
     value = student.probe(projection_weights, head)["value"]
     expect_close(out, att @ (x @ value.T), name="the output against last_attention @ value(x)")
+
+
+@points(1, hint="backpropagation must run through your head as through the formula: the output made from the "
+                "softmax weights themselves (not the detached copy kept in last_attention), nothing detached, no "
+                "torch.no_grad() in forward",
+        builds_on={"CausalSelfAttentionHead": "test_head_output"})
+def test_gradients_flow_through_your_head(student, generator):
+    head = student.attention.CausalSelfAttentionHead(N_EMBD, HEAD, BLOCK)
+    weights = {f"{name}.weight": torch.randn(HEAD, N_EMBD, generator=generator) / math.sqrt(N_EMBD)
+               for name in ("query", "key", "value")}
+    x = torch.randn(B, 6, N_EMBD, generator=generator)
+
+    def definition(h, w):
+        q, k, v = (h @ w[f"{name}.weight"].T for name in ("query", "key", "value"))
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+
+    expect_gradients(student, head, weights, [definition], x, torch.randn(B, 6, HEAD, generator=generator),
+                     name="CausalSelfAttentionHead")
 
 
 @points(3, hint="position t must not see positions after t: mask the scores of the future with the causal "

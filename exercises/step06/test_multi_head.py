@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader import hint, points
-from grader.checks import expect_close
+from grader.checks import expect_close, expect_gradients
 from grader.probes import (buffer_shapes, count_calls, linear_shapes, operation_counts, parameter_shapes,
                            parameters_by_name, torch_functions_of)
 
@@ -187,6 +187,20 @@ def test_batched_matches_the_definition(student, generator):
         weights = student.probe(parameters_by_name, module)
         expect_close(module(x), multi_head_variant(x, weights, n_head), name=f"forward(x) with n_head={n_head}",
                      mistakes=multi_head_mistakes(x, weights, n_head))
+
+
+@points(1, hint="backpropagation must run through forward as through the formula: every projection gets its "
+                "gradient, nothing detached (the copy kept in last_attention is for looking at), no torch.no_grad()",
+        builds_on={"MultiHeadAttention.forward": "test_batched_matches_the_definition"})
+def test_gradients_flow_through_forward(student, generator):
+    module = build(student)
+    weights = {}
+    for name in PROJECTIONS:
+        weights[f"{name}.weight"] = torch.randn(C, C, generator=generator) / math.sqrt(C)
+        weights[f"{name}.bias"] = 0.3 * torch.randn(C, generator=generator)
+    x = torch.randn(B, T, C, generator=generator)
+    expect_gradients(student, module, weights, [lambda h, w: multi_head_variant(h, w, N_HEAD)], x,
+                     torch.randn(B, T, C, generator=generator), name="MultiHeadAttention")
 
 
 @points(2, hint="no Python loop over the heads in forward: the head is a batch dimension, so one q @ k^T and one "

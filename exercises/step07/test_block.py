@@ -27,8 +27,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader import hint, points
-from grader.checks import expect_close
-from grader.probes import (gradients_of, linear_shapes, load_parameters, named_parameter_shapes, parameter_shapes,
+from grader.checks import expect_close, expect_gradients
+from grader.probes import (linear_shapes, load_parameters, named_parameter_shapes, parameter_shapes,
                            parameters_by_name, student_class, tensors_after_the_call, torch_functions_of)
 
 B, T, C, N_HEAD, BLOCK = 2, 6, 12, 3, 8  # head_size 4, MLP width 48; T < BLOCK, so the mask must be cut
@@ -600,49 +600,6 @@ def test_no_information_flows_from_the_future(student, generator):
 
 # --- backward, and the caller's tensor ---------------------------------------------------------
 
-def gradients_by_definition(definition, x, weights, upstream):
-    """The output of ``definition(x, weights)`` and the gradients of ``(output * upstream).sum()`` at x and at
-    every weight, by autograd through trusted code."""
-    x = x.clone().requires_grad_()
-    leaves = {name: w.clone().requires_grad_() for name, w in weights.items()}
-    out = definition(x, leaves)
-    grads = torch.autograd.grad((out * upstream).sum(), [x, *leaves.values()], allow_unused=True)
-    return out.detach(), grads[0], dict(zip(leaves, grads[1:]))
-
-
-def expect_gradients(student, module, weights, definitions, x, generator, name):
-    """Backpropagate through ``module`` (loaded with ``weights``) in the worker; compare with the definition.
-
-    ``definitions``: trusted ``f(x, weights)``; the first is the exact one, others are accepted variants
-    (GELU's tanh approximation), picked by the output the module gave."""
-    student.probe(load_parameters, module, weights)
-    upstream = torch.randn(x.shape, generator=generator)
-    observed = student.probe(gradients_of, module, x, upstream)
-    candidates = [gradients_by_definition(definition, x, weights, upstream) for definition in definitions]
-    output, at_input, at_weights = next((c for c in candidates if close(observed["output"], c[0], atol=1e-4)),
-                                        candidates[0])
-    expect_close(observed["output"], output, name=f"the output of {name}", atol=1e-4)
-    with hint(f"no gradient reaches the input of your {name}: its forward runs under torch.no_grad() or cuts the "
-              "graph (.detach(), .data, .item(), a tensor rebuilt with torch.tensor(...)); training could not "
-              "change anything before it"):
-        assert observed["input"] is not None, f"{name}: after backward, x.grad is None"
-    parameters = observed["parameters"]
-    with hint("every weight is an nn.Parameter, so that model.parameters() (the optimiser) finds it: a buffer or a "
-              "plain tensor attribute is never trained"):
-        missing = sorted(set(weights) - set(parameters))
-        assert not missing, f"{name}: these weights are not parameters: {missing}"
-    with hint("these parameters get no gradient: each must require grad (no requires_grad=False), and forward must "
-              "use it as it is (not weight.data or weight.detach()), with nothing between it and the output detached "
-              "or run under torch.no_grad()"):
-        untouched = sorted(key for key in weights if parameters[key] is None)
-        assert not untouched, f"{name}: no gradient at {untouched}"
-    with hint("the output is right but its gradient is not: part of the computation is cut from the graph (a "
-              ".detach() on the mean or the variance, on a branch, or on the residual x) or done outside autograd"):
-        expect_close(observed["input"], at_input, name=f"the gradient at the input of {name}", atol=1e-4)
-        for key, expected in at_weights.items():
-            expect_close(parameters[key], expected, name=f"the gradient at {key} of {name}", atol=1e-4)
-
-
 def layer_norm_definition(x, w):
     return F.layer_norm(x, x.shape[-1:], w["weight"], w.get("bias"), eps=1e-5)
 
@@ -658,19 +615,20 @@ def rms_norm_definition(x, w):
 def test_gradients_flow_through_your_code(student, generator):
     x = 2 * torch.randn(B, T, C, generator=generator) + 0.5
     weights = {"weight": 1 + 0.3 * torch.randn(C, generator=generator), "bias": 0.3 * torch.randn(C, generator=generator)}
-    expect_gradients(student, student.block.LayerNorm(C), weights, [layer_norm_definition], x, generator,
-                     "LayerNorm")
+    upstream = torch.randn(x.shape, generator=generator)  # d(loss)/d(output): any fixed direction will do
+    expect_gradients(student, student.block.LayerNorm(C), weights, [layer_norm_definition], x, upstream,
+                     name="LayerNorm")
     expect_gradients(student, student.block.RMSNorm(C), {"weight": weights["weight"]}, [rms_norm_definition], x,
-                     generator, "RMSNorm")
+                     upstream, name="RMSNorm")
     mlp_weights = seeded_weights({"fc.weight": (4 * C, C), "fc.bias": (4 * C,), "proj.weight": (C, 4 * C),
                                   "proj.bias": (C,)}, generator)
     expect_gradients(student, student.block.MLP(C), mlp_weights,
                      [lambda h, w: mlp_variant(h, w), lambda h, w: mlp_variant(h, w, approximate="tanh")], x,
-                     generator, "MLP")
+                     upstream, name="MLP")
     block_weights = seeded_weights(block_shapes(), generator)
     expect_gradients(student, student.block.Block(C, N_HEAD, BLOCK), block_weights,
                      [lambda h, w: block_variant(h, w), lambda h, w: block_variant(h, w, approximate="tanh")], x,
-                     generator, "Block")
+                     upstream, name="Block")
 
 
 @points(1, hint="a module must not write into the tensor it is given: the caller still holds x (a block's caller "
