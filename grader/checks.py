@@ -97,7 +97,9 @@ def expect_gradients(student, module, weights: Mapping[str, torch.Tensor], defin
     """
     from grader.probes import gradients_of, load_parameters
 
-    student.probe(load_parameters, module, dict(weights))
+    with hint_block("the module's parameters must be exactly the documented ones, under their names (a mask is a "
+                    "buffer, register_buffer, not an nn.Parameter)"):
+        student.probe(load_parameters, module, dict(weights))
     observed = student.probe(gradients_of, module, x, upstream)
     candidates = [gradients_by_definition(definition, x, weights, upstream) for definition in definitions]
     output = _as_tensor(observed["output"])

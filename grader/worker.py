@@ -49,8 +49,8 @@ class Worker:
                           f"To stop there, run `pytest exercises/{step} --in-process`.")
 
     def is_student_file(self, filename: str) -> bool:
-        """Student code is under the graded root; the grading suites (test_*.py) are not."""
-        return filename.startswith(str(self.root)) and not Path(filename).name.startswith("test_")
+        """Student code is under the graded root; the grading suites (test_*.py, conftest.py) are not."""
+        return filename.startswith(str(self.root)) and not Path(filename).name.startswith(("test_", "conftest"))
 
     # -- objects that stay here -------------------------------------------------
     def keep(self, obj: Any) -> HandleRef:
@@ -161,6 +161,8 @@ class Worker:
             message = exc.msg
         shown = student_frames or frames[-1:]
         return {"error": {
+            # Raised by the student's own line (a stub's raise), not by torch or the test's code below it.
+            "raised_in_student_code": bool(frames) and self.is_student_file(frames[-1].filename),
             "type": type(exc).__name__,
             "message": message[:2000],
             "where": where,

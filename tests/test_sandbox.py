@@ -278,3 +278,20 @@ def test_pytest_xdist_gives_the_same_grade(tmp_path):
     assert passed_tests(spread) == passed_tests(alone)
     assert f"step01: {spread['points']}/{spread['max_points']} points" in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("mode", [(), ("--in-process",)], ids=["sandbox", "in-process"])
+def test_torch_not_implemented_is_not_an_unwritten_stub(mode, tmp_path):
+    """torch raises NotImplementedError for an operator without a kernel for a dtype ("bincount_cpu" not
+    implemented for 'Float'); the student's line calling it is not a stub. Both modes say the same."""
+    root = copy_solutions(tmp_path)
+    module = root / "step10" / "sampling.py"
+    old = "    kth_largest = torch.topk(logits, k, dim=-1).values[..., -1:]  # (..., 1)\n"
+    source = module.read_text()
+    assert source.count(old) == 1
+    module.write_text(source.replace(old, "    torch.bincount(logits.flatten())\n" + old))
+    score, output, _ = run_suite("step10/test_sampling.py", "--student-root", str(root), *mode)
+    failed = [t for t in score["tests"] if not t["passed"]]
+    assert failed, output
+    stubs = [t["name"] for t in failed if t["hint"].startswith("not implemented yet")]
+    assert not stubs, f"called unwritten stubs: {stubs}"

@@ -129,7 +129,11 @@ def test_step_readme_points_add_up(step):
     text = (REPO / "exercises" / step / "README.md").read_text()
     header = re.search(r"^\|.*\| points \|$\n^\|[-|]+\|$\n((?:^\|.*\|$\n?)+)", text, re.M)
     assert header, f"{step}/README.md has no table with a points column"
-    rows = [int(re.search(r"\| (\d+) \|$", row).group(1)) for row in header.group(1).strip().splitlines()]
+    rows = []
+    for row in header.group(1).strip().splitlines():
+        points = re.search(r"\| (\d+) \|$", row)
+        assert points, f"{step}/README.md: a row of the points table ends without a number: {row}"
+        rows.append(int(points.group(1)))
     assert sum(rows) == readme_points(step), f"{step}/README.md: the rows add up to {sum(rows)}"
     stated = re.search(rf"pytest exercises/{step}` \((\d+) points\)", text)
     assert stated is None or int(stated.group(1)) == readme_points(step), f"{step}/README.md states other points"

@@ -290,8 +290,9 @@ def test_layernorm_matches_torch(student, generator):
         out = norm(x.clone())
         expect_close(out, F.layer_norm(x, (shape[-1],), eps=eps), name=f"LayerNorm of a {shape} input, eps={eps}",
                      mistakes={**layer_norm_mistakes(x, eps), **initial_parameter_mistake(student, norm, x, eps)})
-        with hint("a float32 input gives a float32 output: a float64 constant or a .double() inside the norm "
-                  "changes the dtype, and the next layer's float32 weights then refuse it"):
+        with hint("a float32 input gives a float32 output: a float64 weight (dtype=torch.float64, torch.from_numpy) "
+                  "or a .double() not converted back changes the dtype, and the next layer's float32 weights then "
+                  "refuse it"):
             assert out.dtype == x.dtype, f"LayerNorm of a {x.dtype} input returned {out.dtype}"
 
 
@@ -370,8 +371,9 @@ def test_rmsnorm_matches_torch(student, generator):
         out = norm(x.clone())
         expect_close(out, expected, name=f"RMSNorm of a {shape} input, eps={eps}",
                      mistakes=rms_norm_mistakes(x, weight, eps))
-        with hint("a float32 input gives a float32 output: a float64 constant or a .double() inside the norm "
-                  "changes the dtype, and the next layer's float32 weights then refuse it"):
+        with hint("a float32 input gives a float32 output: a float64 weight (dtype=torch.float64, torch.from_numpy) "
+                  "or a .double() not converted back changes the dtype, and the next layer's float32 weights then "
+                  "refuse it"):
             assert out.dtype == x.dtype, f"RMSNorm of a {x.dtype} input returned {out.dtype}"
 
 

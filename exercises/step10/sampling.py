@@ -146,8 +146,9 @@ def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, *, block_
 
     The loop runs under ``torch.no_grad()`` (nothing here is trained) and with the model
     in eval mode, so that dropout does not thin the network while it writes. Afterwards
-    the model is back in the mode it was in: generating a sample in the middle of
-    training must not switch dropout off for the rest of it.
+    the model is back in the mode it was in, and gradients are on again: generating a
+    sample in the middle of training must not switch dropout or autograd off for the rest
+    of it.
 
     Args:
         model: the language model.

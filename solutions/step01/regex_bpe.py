@@ -96,7 +96,7 @@ class RankTokenizer(Tokenizer):
 
     def encode_chunk(self, chunk: bytes) -> list[int]:
         """Encode one chunk: start from single bytes and merge, while possible, the adjacent
-        pair whose joined bytes have the lowest rank (the leftmost one where that pair occurs
+        pair whose joined bytes have the lowest rank (its leftmost occurrence when it occurs
         more than once, as in "aaa"); return the rank of each final part."""
         ### BEGIN SOLUTION
         parts = [bytes([b]) for b in chunk]

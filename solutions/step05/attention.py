@@ -167,7 +167,9 @@ class CausalSelfAttentionHead(nn.Module):
 
         Use your ``scaled_dot_product_attention`` with the first T rows and columns of the
         mask, and keep the attention weights, detached, in ``self.last_attention`` so that
-        they can be printed after a forward pass.
+        they can be printed after a forward pass. That copy is only for looking at: the
+        output is made from the weights themselves, so that the gradient reaches query, key
+        and value.
 
         Args:
             x: float tensor (B, T, n_embd), T <= block_size.

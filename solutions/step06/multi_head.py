@@ -155,7 +155,9 @@ class MultiHeadAttention(nn.Module):
         matrix product, scale by sqrt(head_size), mask the future when ``self.causal``,
         softmax, weight the values, merge the heads and apply ``out_proj``. Calling your
         step 05 ``scaled_dot_product_attention`` once on the 4-D tensors is fine too. Keep
-        the attention weights, detached, in ``self.last_attention``.
+        the attention weights, detached, in ``self.last_attention`` (for looking at only:
+        the output is made from the weights themselves, so that the gradient reaches every
+        projection).
 
         Args:
             x: float tensor (B, T, n_embd), T <= block_size.
