@@ -239,6 +239,24 @@ MUTANTS = [
     Mutant("step02", "format_ascii_arrows", "dataset.py",
            'return " → ".join(str(int(i)) for i in ids)', 'return " -> ".join(str(int(i)) for i in ids)',
            "joined by ' → '"),
+    Mutant("step02", "batch_of_floats", "dataset.py",
+           "    return x.to(device), y.to(device)\n", "    return x.float().to(device), y.float().to(device)\n",
+           "token ids stay int64"),
+    Mutant("step02", "generator_copied_at_every_call", "dataset.py",
+           "starts = torch.randint(0, ids.numel() - block_size, (batch_size,), generator=generator)",
+           "starts = torch.randint(0, ids.numel() - block_size, (batch_size,), "
+           "generator=None if generator is None else torch.Generator().set_state(generator.get_state()))",
+           "its state moves on"),
+    Mutant("step02", "fixed_generator_by_default", "dataset.py",
+           "starts = torch.randint(0, ids.numel() - block_size, (batch_size,), generator=generator)",
+           "starts = torch.randint(0, ids.numel() - block_size, (batch_size,), "
+           "generator=generator or torch.Generator())",
+           "torch's global generator"),
+    Mutant("step02", "dataset_index_not_checked", "dataset.py",
+           "        if not 0 <= index < len(self):\n            raise IndexError(f\"window {index} out of range [0, {len(self)})\")\n"
+           "        return shift_pair(self.ids, index, self.block_size)\n",
+           "        return self.ids[index:index + self.block_size], self.ids[index + 1:index + self.block_size + 1]\n",
+           "raises IndexError"),
     # ---- step03: embeddings -------------------------------------------------------------
     Mutant("step03", "one_hot_wrong_axis", "embedding.py",
            "one_hot = F.one_hot(idx, num_classes=weight.shape[0])", "one_hot = F.one_hot(idx, num_classes=weight.shape[1])",

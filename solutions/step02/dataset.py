@@ -67,7 +67,9 @@ def get_batch(ids: torch.Tensor, batch_size: int, block_size: int, generator: to
 
     Draw the B start positions with one call,
     ``torch.randint(0, N - block_size, (batch_size,), generator=generator)``, so the same
-    generator state always gives the same batch.
+    generator state always gives the same batch, and the generator's state moves on: the
+    next call gets the next batch. With ``generator=None`` the draw comes from torch's
+    global generator (``torch.manual_seed`` decides it).
 
     Returns:
         ``(x, y)``, int64 tensors of shape (B, T) on ``device``; row b is the window at
@@ -113,7 +115,12 @@ class NextTokenDataset(Dataset):
         ### END SOLUTION
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The window starting at ``index``, as ``(x, y)`` of shape (T,) each."""
+        """The window starting at ``index``, as ``(x, y)`` of shape (T,) each, int64.
+
+        Raises:
+            IndexError: for an index outside [0, len(self)) (a for loop over the dataset
+                stops there; a negative index is not a window).
+        """
         ### BEGIN SOLUTION
         if not 0 <= index < len(self):
             raise IndexError(f"window {index} out of range [0, {len(self)})")
