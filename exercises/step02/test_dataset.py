@@ -13,6 +13,7 @@ def random_ids(generator, n=50, vocab_size=100):
     return torch.randint(0, vocab_size, (n,), generator=generator)
 
 
+SHIFTED = "y is x shifted by one: y[:, :-1] must equal x[:, 1:] (and get_batch returns (x, y) in that order)"
 INT64 = "token ids stay int64 (the dtype of ids): an embedding lookup and the cross-entropy targets need integer ids"
 
 
@@ -55,7 +56,7 @@ def test_get_batch_matches_its_starts(student, generator):
     with hint("x and y have shape (B, T): one row per start, batch_size rows of block_size tokens"):
         assert tuple(x.shape) == (6, 5) and tuple(y.shape) == (6, 5), f"got {tuple(x.shape)} and {tuple(y.shape)}"
     expect_ids(x, y)
-    with hint("y is x shifted by one: y[:, :-1] must equal x[:, 1:] (and get_batch returns (x, y) in that order)"):
+    with hint(SHIFTED):
         assert torch.equal(y[:, :-1], x[:, 1:])
     for row, start in enumerate(expected_starts.tolist()):
         assert torch.equal(x[row], ids[start:start + 5])
@@ -90,7 +91,7 @@ def test_get_batch_is_reproducible(student, seed):
 def test_get_batch_reaches_the_last_window(student, generator):
     ids = torch.arange(6)
     x, y = student.dataset.get_batch(ids, 200, 4, generator=generator)  # starts can only be 0 or 1
-    with hint("y is x shifted by one: y[:, :-1] must equal x[:, 1:] (and get_batch returns (x, y) in that order)"):
+    with hint(SHIFTED):
         assert torch.equal(y[:, :-1], x[:, 1:])
     assert set(x[:, 0].tolist()) == {0, 1}
     assert int(y.max()) == 5

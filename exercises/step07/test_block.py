@@ -34,6 +34,8 @@ from grader.probes import (linear_shapes, load_parameters, named_parameter_shape
 B, T, C, N_HEAD, BLOCK = 2, 6, 12, 3, 8  # head_size 4, MLP width 48; T < BLOCK, so the mask must be cut
 LONG = 16  # a block_size longer than C: the attention's mask follows block_size, not n_embd
 SMALL = 3e-3  # inputs this small have a variance near eps: which eps the block's norms use shows
+SAME_DTYPE = "a float32 input gives a float32 output: a float64 weight (dtype=torch.float64, torch.from_numpy) or " \
+             "a .double() not converted back changes the dtype, and the next layer's float32 weights then refuse it"
 EPS_HINT = "right on unit-scale inputs, wrong on small ones (variance near eps): the block's norms must keep their " \
            "default eps, LayerNorm(n_embd, bias=bias) (1e-5) or RMSNorm(n_embd) (1e-6)"
 DEEP_C, DEEP_HEADS, DEEP_T, DEPTH = 32, 4, 16, 16  # the residual experiment
@@ -290,9 +292,7 @@ def test_layernorm_matches_torch(student, generator):
         out = norm(x.clone())
         expect_close(out, F.layer_norm(x, (shape[-1],), eps=eps), name=f"LayerNorm of a {shape} input, eps={eps}",
                      mistakes={**layer_norm_mistakes(x, eps), **initial_parameter_mistake(student, norm, x, eps)})
-        with hint("a float32 input gives a float32 output: a float64 weight (dtype=torch.float64, torch.from_numpy) "
-                  "or a .double() not converted back changes the dtype, and the next layer's float32 weights then "
-                  "refuse it"):
+        with hint(SAME_DTYPE):
             assert out.dtype == x.dtype, f"LayerNorm of a {x.dtype} input returned {out.dtype}"
 
 
@@ -371,9 +371,7 @@ def test_rmsnorm_matches_torch(student, generator):
         out = norm(x.clone())
         expect_close(out, expected, name=f"RMSNorm of a {shape} input, eps={eps}",
                      mistakes=rms_norm_mistakes(x, weight, eps))
-        with hint("a float32 input gives a float32 output: a float64 weight (dtype=torch.float64, torch.from_numpy) "
-                  "or a .double() not converted back changes the dtype, and the next layer's float32 weights then "
-                  "refuse it"):
+        with hint(SAME_DTYPE):
             assert out.dtype == x.dtype, f"RMSNorm of a {x.dtype} input returned {out.dtype}"
 
 
@@ -525,7 +523,8 @@ def test_block_with_rmsnorm(student, generator):
     expect_block(block(x.clone()), x, w, "the output with norm='rmsnorm'", norm="rmsnorm")
     x = SMALL * torch.randn(B, T, C, generator=generator)
     with hint(EPS_HINT):
-        expect_block(block(x.clone()), x, w, f"the output with norm='rmsnorm' for inputs of scale {SMALL}", norm="rmsnorm")
+        expect_block(block(x.clone()), x, w, f"the output with norm='rmsnorm' for inputs of scale {SMALL}",
+                     norm="rmsnorm")
 
 
 @points(1, hint="residual=False is the experiment's switch: x = attn(ln_1(x)), then x = mlp(ln_2(x)), both "
@@ -616,7 +615,8 @@ def rms_norm_definition(x, w):
                    "MLP": "test_mlp_matches_its_definition", **BLOCK_TEST})
 def test_gradients_flow_through_your_code(student, generator):
     x = 2 * torch.randn(B, T, C, generator=generator) + 0.5
-    weights = {"weight": 1 + 0.3 * torch.randn(C, generator=generator), "bias": 0.3 * torch.randn(C, generator=generator)}
+    weights = {"weight": 1 + 0.3 * torch.randn(C, generator=generator),
+               "bias": 0.3 * torch.randn(C, generator=generator)}
     upstream = torch.randn(x.shape, generator=generator)  # d(loss)/d(output): any fixed direction will do
     expect_gradients(student, student.block.LayerNorm(C), weights, [layer_norm_definition], x, upstream,
                      name="LayerNorm")

@@ -442,18 +442,18 @@ def test_generate_crops_the_context_to_block_size(student, generator):
     for prompt_length, steps in ((2, 5), (7, 4)):
         model = student.probe(new_prefix_sum_lm, block_size=block_size, peak=1.0)
         prompt = torch.randint(0, V, (2, prompt_length), generator=generator)
-        out = student.sampling.generate(model, prompt.clone(), steps, block_size=block_size,
-                                        generator=torch.Generator().manual_seed(prompt_length))
-        length = torch.as_tensor(out).shape[-1] if torch.as_tensor(out).dim() == 2 else None
+        out = torch.as_tensor(student.sampling.generate(model, prompt.clone(), steps, block_size=block_size,
+                                                        generator=torch.Generator().manual_seed(prompt_length)))
+        length = out.shape[-1] if out.dim() == 2 else None
         wrong_length = {steps: "generate returned only the new tokens: return the prompt followed by them, the "
                                "whole of idx",
                         prompt_length + steps - 1: "one new token is missing: the loop runs max_new_tokens times"}
         with hint(wrong_length.get(length, "the crop replaced idx, and the start of the prompt is lost: keep the "
                                            "whole sequence in idx and crop into a separate variable, context = "
                                            "idx[:, -block_size:], for the model only")):
-            assert tuple(torch.as_tensor(out).shape) == (2, prompt_length + steps), \
+            assert tuple(out.shape) == (2, prompt_length + steps), \
                 f"a prompt of {prompt_length} and {steps} new tokens make {prompt_length + steps} tokens, got " \
-                f"{tuple(torch.as_tensor(out).shape)}"
+                f"{tuple(out.shape)}"
         seen = student.probe(recorded, model)["contexts"]
         assert len(seen) == steps, f"{steps} new tokens should take {steps} forward passes, the model saw {len(seen)}"
         with hint("every forward pass saw the same context: the new tokens are not read back; append each one to "
@@ -541,8 +541,9 @@ def test_inputs_are_left_unchanged(student, generator):
                                                 "generator": torch.Generator().manual_seed(0)}),
     }
     for name, (function, args, kwargs) in calls.items():
-        with hint(f"`{name.split()[0]}` changed the logits it was given: return a new tensor instead of editing the input "
-                  "in place (/=, masked_fill_, logits[...] = ...)"):
+        function_name = name.split()[0]  # "sample_next_token at temperature 1" is sample_next_token too
+        with hint(f"`{function_name}` changed the logits it was given: return a new tensor instead of editing the "
+                  "input in place (/=, masked_fill_, logits[...] = ...)"):
             before = [a.clone() for a in args if isinstance(a, torch.Tensor)]  # our own copy, whatever the call does
             after = student.probe(tensors_after_the_call, function, *args, **kwargs)
             assert all(torch.equal(a, b) for a, b in zip(after, before)), f"{name} changed its input"
