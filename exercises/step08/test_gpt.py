@@ -30,6 +30,7 @@ V, BLOCK, N_LAYER, N_HEAD, C = 11, 8, 2, 4, 16
 PARTS = {"GPT.__init__": "test_parts_have_the_documented_names"}
 SNAPSHOT = Path(__file__).with_name("snapshots") / "gpt_logits.json"
 SNAPSHOT_SEED = 0
+NUDGE = 1e-5  # the step of the measured slopes, in float64
 EARLIER = {
     "step03 Embedding": "step03/test_embedding.py::test_lookup_returns_the_rows_for_any_shape",
     "step03 LearnedPositionalEmbedding": "step03/test_positional.py::test_learned_positions",
@@ -240,6 +241,48 @@ def test_overfits_one_batch(student, generator):
                           f"{losses[0]:.3f}); a correct GPT gets below 0.1"
 
 
+@points(2, hint="backpropagation must give the true slope of the loss at every parameter: something between a "
+                "parameter and the logits is cut from the graph (a .detach(), .data or torch.no_grad()), so training "
+                "moves that parameter by only part of its gradient, or not at all",
+        builds_on=EARLIER)
+def test_gradients_are_the_slopes_of_the_loss(student, generator):
+    # The test needs no reference: it nudges one parameter at a time by +-h along a random direction d
+    # and compares the change of the loss, (loss(w + h d) - loss(w - h d)) / 2h, with what backward
+    # says it should be, the sum of grad * d. A cut anywhere in the graph makes the two disagree.
+    model, weights = loaded_model(student, generator)
+    idx = torch.randint(0, V, (2, BLOCK), generator=generator)
+    targets = torch.randint(0, V, (2, BLOCK), generator=generator)
+    directions = {name: torch.randn(w.shape, generator=generator, dtype=torch.float64) for name, w in weights.items()}
+    directions = {name: d / d.norm() for name, d in directions.items()}
+    observed = student.probe(loss_slopes, model, idx, targets, directions, NUDGE)
+
+    def loss(logits):
+        return F.cross_entropy(logits.double().reshape(-1, V), targets.reshape(-1))
+
+    untouched = sorted(name for name, grad in observed["gradients"].items() if grad is None)
+    with hint("no gradient reaches the position table: position_embedding(idx) is detached or computed outside "
+              "autograd, so the positions would never be learned"):
+        assert "position_embedding.weight" not in untouched, f"no gradient at {untouched}"
+    with hint("no gradient reaches these parameters: each must require grad and be used as it is in forward "
+              "(not weight.data or weight.detach())"):
+        assert not untouched, f"no gradient at {untouched}"
+    wrong = {}
+    for name, d in directions.items():
+        backward = float((observed["gradients"][name].double() * d).sum())
+        plus, minus = observed["nudged"][name]
+        measured = float(loss(plus) - loss(minus)) / (2 * NUDGE)
+        if abs(backward - measured) > 1e-4 + 1e-3 * abs(measured):
+            wrong[name] = (round(backward, 5), round(measured, 5))
+    with hint("the gradient at the token table is only part of its slope: the table is used twice (the input "
+              "lookup and the tied head), and one use is cut from the graph. The head must be "
+              "x @ token_embedding.weight.T, not .weight.detach() or .weight.data; the lookup must not be detached"):
+        assert set(wrong) != {"token_embedding.weight"}, f"backward vs measured slope: {wrong}"
+    with hint("the gradient at the position table is wrong: position_embedding(idx) is detached or computed "
+              "outside autograd, so the positions would never be learned"):
+        assert "position_embedding.weight" not in wrong, f"backward vs measured slope: {wrong}"
+    assert not wrong, f"the slope of the loss along a random direction, by backward and measured: {wrong}"
+
+
 @points(2, hint="the logits at position t must not change when tokens after t change: every block's attention "
                 "is causal",
         builds_on={**PARTS, "step07 Block": EARLIER["step07 Block"]})
@@ -376,3 +419,28 @@ def initial_spread(parameters: dict) -> dict:
 
 def dropout_rates(model):
     return [module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)]
+
+
+def loss_slopes(model, idx, targets, directions, step):
+    """The model in float64: its logits; the gradient at every parameter of the cross-entropy of those
+    logits against ``targets``; for every parameter, the logits after moving it by +step and -step along
+    its direction (then put back)."""
+    model.double()
+    parameters = dict(model.named_parameters())
+    for p in parameters.values():
+        p.grad = None
+    with torch.enable_grad():
+        logits = model(idx)[0]
+        torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)).backward()
+    nudged = {}
+    with torch.no_grad():
+        for name, direction in directions.items():
+            parameter = parameters[name]
+            parameter += step * direction
+            plus = model(idx)[0]
+            parameter -= 2 * step * direction
+            minus = model(idx)[0]
+            parameter += step * direction
+            nudged[name] = (plus, minus)
+    return {"logits": logits.detach(), "nudged": nudged,
+            "gradients": {name: None if p.grad is None else p.grad.clone() for name, p in parameters.items()}}
