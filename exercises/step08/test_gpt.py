@@ -259,6 +259,9 @@ def test_gradients_are_the_slopes_of_the_loss(student, generator):
     def loss(logits):
         return F.cross_entropy(logits.double().reshape(-1, V), targets.reshape(-1))
 
+    with hint("after model.double() the logits must be float64: something in forward casts to float32 "
+              "(.float(), dtype=torch.float32) where it should follow the input's dtype"):
+        assert observed["logits"].dtype == torch.float64, f"logits are {observed['logits'].dtype}"
     untouched = sorted(name for name, grad in observed["gradients"].items() if grad is None)
     with hint("no gradient reaches the position table: position_embedding(idx) is detached or computed outside "
               "autograd, so the positions would never be learned"):
