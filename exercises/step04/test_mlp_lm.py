@@ -9,12 +9,13 @@ Your model is built on your step 03 ``Embedding``. When step 03 is unfinished or
 the tests that use it say so and point you back there.
 """
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import adam_steps, parameter_shapes, submodules_of_class
+from grader.probes import adam_steps, operations_of, parameter_shapes, submodules_of_class, tensors_after_the_call
 from grader.synthetic import conditional_entropy, markov_chain
 
 V, C = 7, 4  # hidden width 4 * C = 16; V != C, so a transposed table shows up at once
@@ -50,6 +51,12 @@ def test_head_is_tied_to_the_embedding(student, generator):
     with hint("the model has a second (V, C) or (C, V) matrix: the head must reuse the embedding's weight "
               "itself, not a copy or a new nn.Linear(n_embd, vocab_size)"):
         assert sum(shape in [(V, C), (C, V)] for shape in shapes) == 1, f"parameter shapes: {shapes}"
+    with hint("the model has parameters the architecture does not list: the head has none of its own (no bias, "
+              "no learned scale), so the model holds the table and the MLP's Linear layers and nothing else"):
+        total = sum(torch.Size(shape).numel() for shape in shapes)
+        assert total == expected_parameter_count(V, C, 2), \
+            f"the model holds {total} numbers in parameters of shapes {shapes}; the architecture has " \
+            f"{expected_parameter_count(V, C, 2)}"
     # If the head scores token r with row r of the table, zeroing that row zeroes its logit.
     idx = torch.randint(0, V - 1, (2, 5), generator=generator)  # token V - 1 is never an input
     student.probe(zero_table_row, model, V - 1)
@@ -63,27 +70,44 @@ def test_head_is_tied_to_the_embedding(student, generator):
                 "the depth argument must set how many there are",
         builds_on={"step03 Embedding": STEP03, "FeedForwardLM.forward": "test_logits_follow_the_architecture"})
 def test_depth_sets_the_hidden_layers(student, generator):
-    for depth in (1, 2, 4):
-        model = student.mlp_lm.FeedForwardLM(V, C, depth)
+    # Widths other than C = 4 too: there 4 * C and C * C are both 16.
+    for n_embd, depth in ((C, 1), (3, 2), (5, 4), (C, None)):
+        model = student.mlp_lm.FeedForwardLM(V, n_embd) if depth is None else \
+            student.mlp_lm.FeedForwardLM(V, n_embd, depth)
+        depth = depth or 2  # the documented default
         parameters = student.probe(mlp_parameters, model)
         found = [tuple(weight.shape) for weight, _ in parameters["layers"]]
-        assert found == hidden_shapes(C, depth), \
-            f"with n_hidden_layers={depth} the Linear weights (out, in) should be {hidden_shapes(C, depth)}, " \
-            f"got {found}"
+        assert found == hidden_shapes(n_embd, depth), \
+            f"FeedForwardLM({V}, {n_embd}, n_hidden_layers={depth}): the Linear weights (out, in) should be " \
+            f"{hidden_shapes(n_embd, depth)}, got {found}"
+        with hint("every Linear layer of the MLP has a bias (nn.Linear's default): do not pass bias=False"):
+            biases = [None if bias is None else tuple(bias.shape) for _, bias in parameters["layers"]]
+            assert biases == [(out,) for out, _ in found], f"the Linear biases' shapes: {biases}"
         # The layers found must be the ones the model runs: its logits, recomputed from them here.
         idx = torch.randint(0, V, (2, 5), generator=generator)
         expect_close(model(idx)[0], recomputed_logits(parameters, idx)["right"],
-                     name=f"the logits with n_hidden_layers={depth}")
+                     name=f"the logits of FeedForwardLM({V}, {n_embd}, n_hidden_layers={depth})")
 
 
 @points(2, hint="count weights AND biases of every Linear layer, and the tied table only once: "
                 "V*C + (C*4C + 4C) + (n_hidden_layers - 1) * (4C*4C + 4C) + (4C*C + C)")
-def test_parameter_count_formula(student):
-    for vocab_size, n_embd, depth in [(V, C, 1), (V, C, 2), (65, 32, 4), (3, 10, 3)]:
+def test_parameter_count_formula(student, generator):
+    def draw(low, high):
+        return int(torch.randint(low, high + 1, (), generator=generator))
+
+    sizes = [(V, C, 1), (V, C, 2)] + [(draw(2, 100), draw(1, 40), draw(1, 6)) for _ in range(3)]
+    for vocab_size, n_embd, depth in sizes:
         expected = expected_parameter_count(vocab_size, n_embd, depth)
         hidden_part = expected - vocab_size * n_embd
-        counted = student.mlp_lm.parameter_count(vocab_size, n_embd, depth)
-        assert isinstance(counted, int), f"parameter_count should return an int, got {type(counted).__name__}"
+        observed = student.probe(operations_of, student.mlp_lm.parameter_count, vocab_size, n_embd, depth)
+        counted = observed["output"]
+        with hint("parameter_count builds a model and counts its parameters: derive the number by hand from "
+                  "the architecture instead, as a formula in vocab_size, n_embd and n_hidden_layers"):
+            initialised = {"uniform_", "normal_", "kaiming_uniform_", "randn", "rand"} & set(observed["operators"])
+            assert not initialised, f"parameter_count ran {sorted(initialised)}: it initialised layers"
+        with hint("parameter_count returns a Python int (a count has no fraction: use //, not /, or int(...))"):
+            assert isinstance(counted, int) and not isinstance(counted, bool), \
+                f"parameter_count should return an int, got {type(counted).__name__}"
         expect_close(torch.tensor(counted), torch.tensor(expected), name=f"parameter_count{(vocab_size, n_embd, depth)}",
                      mistakes={
                          "the tied head has no weight of its own: count the table once": expected + vocab_size * n_embd,
@@ -103,6 +127,12 @@ def test_forward_shapes(student, generator):
     logits, loss = model(torch.randint(0, V, (3, 6), generator=generator))
     assert tuple(logits.shape) == (3, 6, V), f"logits should have shape (3, 6, {V}), got {tuple(logits.shape)}"
     assert loss is None, "without targets the loss is None"
+    with hint("keep the checks at the top of forward: ids outside [0, vocab_size), an idx that is not (B, T) "
+              "and targets of another shape must raise ValueError before any computation"):
+        for idx, targets in ((torch.full((2, 3), V), None), (torch.zeros(6, dtype=torch.long), None),
+                             (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))):
+            with pytest.raises(ValueError):
+                model(idx, targets)
 
 
 @points(3, hint="embedding -> MLP (Linear, ReLU, ..., Linear: no ReLU after the last layer) -> h @ table.T",
@@ -120,6 +150,17 @@ def test_logits_follow_the_architecture(student, generator):
         "the last Linear layer is not followed by a ReLU: its output feeds the head as is":
             variants["relu after the last layer"],
         "the MLP is skipped: the logits are mlp(embedding) @ table.T, not embedding @ table.T": variants["no mlp"],
+        "the MLP's input is added back (x + mlp(x)): this model has no residual connection, the head reads "
+        "mlp(x) alone": variants["residual"],
+        "the activation is not ReLU: use nn.ReLU (GELU comes with the transformer block of step 07)":
+            variants["gelu"],
+        "the activation is not ReLU: use nn.ReLU, not tanh": variants["tanh"],
+        "forward returns probabilities: return the raw scores h @ table.T; softmax belongs in the loss and "
+        "in sampling": variants["softmax"],
+        "forward returns log-probabilities: return the raw scores h @ table.T, F.cross_entropy applies "
+        "log-softmax itself": variants["log_softmax"],
+        "the head is scaled: the logits are h @ table.T with no 1/sqrt(C) factor (that scaling belongs to "
+        "attention, step 05)": variants["scaled head"],
     })
 
 
@@ -130,6 +171,9 @@ def test_loss_is_cross_entropy(student, generator):
     idx = torch.randint(0, V, (4, 5), generator=generator)
     targets = torch.randint(0, V, (4, 5), generator=generator)
     logits, loss = model(idx, targets)
+    with hint("with targets, forward still returns logits of shape (B, T, vocab_size): flatten only the copies "
+              "you pass to F.cross_entropy, not the logits you return"):
+        assert tuple(logits.shape) == (4, 5, V), f"logits should have shape (4, 5, {V}), got {tuple(logits.shape)}"
     flat_logits, flat_targets = logits.reshape(-1, V), targets.reshape(-1)
     assert loss is not None and loss.dim() == 0, "with targets, the loss is one number: a scalar tensor"
     expect_close(loss, F.cross_entropy(flat_logits, flat_targets), name="the loss", mistakes={
@@ -137,7 +181,42 @@ def test_loss_is_cross_entropy(student, generator):
             F.cross_entropy(F.softmax(flat_logits, dim=-1), flat_targets),
         "the loss is summed, not averaged: use the mean over all B * T positions":
             F.cross_entropy(flat_logits, flat_targets, reduction="sum"),
+        "the loss compares the logits with idx: the true next tokens are targets":
+            F.cross_entropy(flat_logits, idx.reshape(-1)),
+        "the targets are shifted again: they already hold the next token of every position, so logits[:, t] "
+        "is scored against targets[:, t]": F.cross_entropy(logits[:, :-1].reshape(-1, V), targets[:, 1:].reshape(-1)),
     })
+
+
+@points(2, hint="backward must give every parameter its true gradient: nothing in forward may be cut from the "
+                "graph (.detach(), .data, torch.no_grad()), and the table gets gradient from both of its uses",
+        builds_on={"step03 Embedding": STEP03, "FeedForwardLM.forward": "test_logits_follow_the_architecture"})
+def test_backward_gives_every_parameter_its_gradient(student, generator):
+    model = student.mlp_lm.FeedForwardLM(V, C, 2)
+    idx = torch.randint(0, V, (3, 5), generator=generator)
+    targets = torch.randint(0, V, (3, 5), generator=generator)
+    observed = student.probe(loss_gradients, model, idx, targets)
+    # The same loss, recomputed here from your parameters; its gradients by trusted autograd.
+    table = observed["parameters"]["table"].requires_grad_()
+    layers = [(weight.requires_grad_(), None if bias is None else bias.requires_grad_())
+              for weight, bias in observed["parameters"]["layers"]]
+    logits = recomputed_logits({"table": table, "layers": layers}, idx)["right"]
+    F.cross_entropy(logits.reshape(-1, V), targets.reshape(-1)).backward()
+
+    with hint("no gradient reaches the MLP's layers: the loss must come from the logits your forward computed, "
+              "with nothing detached on the way (.detach(), .data, torch.no_grad() inside forward)"):
+        assert all(weight_grad is not None and (bias is None or bias_grad is not None)
+                   for (_, bias), (weight_grad, bias_grad) in zip(layers, observed["layers"])), \
+            "some Linear weight or bias got no gradient from loss.backward()"
+    for i, ((weight, bias), (weight_grad, bias_grad)) in enumerate(zip(layers, observed["layers"])):
+        expect_close(weight_grad, weight.grad, name=f"the gradient at Linear layer {i + 1}'s weight")
+        if bias is not None:
+            expect_close(bias_grad, bias.grad, name=f"the gradient at Linear layer {i + 1}'s bias")
+    with hint("the table's gradient is only part of its slope: the table is used twice, to look tokens up and "
+              "as the tied head, and one use is cut from the graph (token_embedding.weight.detach() or .data "
+              "in the head, or a detached lookup)"):
+        assert observed["table"] is not None, "no gradient reached the embedding table"
+        expect_close(observed["table"], table.grad, name="the gradient at the embedding table")
 
 
 # --- what this model cannot do -----------------------------------------------------------
@@ -192,6 +271,12 @@ def test_generate_keeps_prompt(student, generator):
     assert tuple(out.shape) == (3, 9), f"expected shape (3, 9), got {tuple(out.shape)}"
     assert torch.equal(out[:, :4], prompt), "the output must start with the prompt, unchanged"
     assert int(out.min()) >= 0 and int(out.max()) < V
+    with hint("generate returns int64 ids, like the prompt: do not cast them (int32, float)"):
+        assert out.dtype == torch.int64, f"generate returned {out.dtype}"
+    with hint("generate must not write into the prompt: build the longer tensor with torch.cat and leave the "
+              "caller's idx as it was"):
+        after = student.probe(prompt_after_generate, model, prompt.clone(), 5)
+        assert torch.equal(after, prompt), "the prompt was changed by generate"
 
 
 @points(2, hint="sample each new token with torch.multinomial from softmax(logits[:, -1]): the LAST position "
@@ -201,22 +286,28 @@ def test_generate_samples_from_the_last_position(student, generator):
     model = student.mlp_lm.FeedForwardLM(V, C)
     prompt = torch.tensor([[1, 2, 3]])
 
-    def sampled_frequencies():
-        out = model.generate(prompt.repeat(20_000, 1), 1, generator=generator)
-        return torch.bincount(out[:, -1], minlength=V).float() / 20_000
+    def sampled_frequencies(draws):
+        out = model.generate(prompt.repeat(draws, 1), 1, generator=generator)
+        return torch.bincount(out[:, -1], minlength=V).float() / draws
 
-    # A new model spreads its probability over every token: a sample must too.
+    # First a distribution chosen here, the same after every token (a probe sets the weights so):
+    # skewed enough that sampling at another temperature, or from another distribution, shows.
+    student.probe(set_the_logits, model, torch.tensor([0.4, 0.25, 0.15, 0.1, 0.05, 0.03, 0.02]).log())
     logits, _ = model(prompt)
-    expect_close(sampled_frequencies(), F.softmax(logits[0, -1], dim=-1), name="the sampled frequencies",
-                 atol=0.03, rtol=0, mistakes={
+    # 40,000 draws: one frequency's standard error is at most 0.0025, so 0.015 is 6 of them.
+    expect_close(sampled_frequencies(40_000), F.softmax(logits[0, -1], dim=-1), name="the sampled frequencies",
+                 atol=0.015, rtol=0, mistakes={
                      "generate takes the argmax: sample with torch.multinomial instead":
-                         F.one_hot(logits[0, -1].argmax(), V).float()})
+                         F.one_hot(logits[0, -1].argmax(), V).float(),
+                     "every token comes out equally often: take the softmax over the vocabulary (dim=-1), "
+                     "not over the batch": torch.full((V,), 1 / V)})
+    model = student.mlp_lm.FeedForwardLM(V, C)
     # A little training on the cycle 0 -> 1 -> ... -> 6 -> 0 makes the prediction after each
     # token distinct, so a sample taken from the wrong position shows.
     cycle = torch.arange(3 * V) % V
     student.probe(adam_steps, model, cycle[:-1].unsqueeze(0), cycle[1:].unsqueeze(0), steps=30, lr=0.05)
     logits, _ = model(prompt)
-    expect_close(sampled_frequencies(), F.softmax(logits[0, -1], dim=-1), name="the sampled frequencies after "
+    expect_close(sampled_frequencies(20_000), F.softmax(logits[0, -1], dim=-1), name="the sampled frequencies after "
                  "training", atol=0.03, rtol=0, mistakes={
                      "the samples follow the FIRST position of the prompt: use logits[:, -1]":
                          F.softmax(logits[0, 0], dim=-1)})
@@ -269,6 +360,41 @@ def zero_table_row(model, row):
     the_table(model)[row] = 0
 
 
+@torch.no_grad()
+def set_the_logits(model, logits):
+    """Make every position's logits equal ``logits`` (V,): the last Linear layer outputs the constant
+    e_0 (weight 0, bias e_0), and column 0 of the table holds the logits, so h @ table.T = logits."""
+    last = linears(model)[-1]
+    if last.bias is None:
+        return  # no bias to hold e_0 (another test names that): the sample is compared with the logits as they are
+    last.weight.zero_()
+    last.bias.zero_()
+    last.bias[0] = 1
+    the_table(model)[:, 0] = logits
+
+
+def loss_gradients(model, idx, targets):
+    """Backpropagate your model's own loss: the parameters it used and the gradient at each."""
+    parameters = mlp_parameters(model)
+    for p in model.parameters():
+        p.grad = None
+    with torch.enable_grad():
+        _, loss = model(idx, targets)
+        if isinstance(loss, torch.Tensor) and loss.requires_grad:
+            loss.backward()
+
+    def grad(tensor):
+        return None if tensor is None or tensor.grad is None else tensor.grad.clone()
+
+    return {"parameters": parameters, "table": grad(the_table(model)),
+            "layers": [(grad(layer.weight), grad(layer.bias)) for layer in linears(model)]}
+
+
+def prompt_after_generate(model, prompt, max_new_tokens):
+    model.generate(prompt, max_new_tokens, generator=torch.Generator().manual_seed(0))
+    return prompt
+
+
 def mlp_parameters(model):
     """Your model's table and its Linear layers' (weight, bias), first to last (plain tensors)."""
     def copy(tensor):
@@ -285,11 +411,11 @@ def recomputed_logits(parameters, idx):
     table, layers = parameters["table"], parameters["layers"]
     x = table[idx]  # (B, T, C)
 
-    def mlp(h, relu_after=range(len(layers) - 1)):
+    def mlp(h, relu_after=range(len(layers) - 1), activation=F.relu):
         for i, (weight, bias) in enumerate(layers):
             h = F.linear(h, weight, bias)
             if i in relu_after:
-                h = F.relu(h)
+                h = activation(h)
         return h
 
     return {
@@ -299,4 +425,10 @@ def recomputed_logits(parameters, idx):
            for i in range(len(layers) - 1)},
         "relu after the last layer": mlp(x, relu_after=range(len(layers))) @ table.T,
         "no mlp": x @ table.T,
+        "residual": (x + mlp(x)) @ table.T,
+        "gelu": mlp(x, activation=F.gelu) @ table.T,
+        "tanh": mlp(x, activation=torch.tanh) @ table.T,
+        "softmax": F.softmax(mlp(x) @ table.T, dim=-1),
+        "log_softmax": F.log_softmax(mlp(x) @ table.T, dim=-1),
+        "scaled head": mlp(x) @ table.T / table.shape[1] ** 0.5,
     }
