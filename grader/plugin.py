@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.seam import (InProcess, ModuleDoesNotImport, Sandbox, StudentCode, StudentError, TimeLimitExceeded,
-                         can_fork, describe_not_implemented)
+from grader.seam import (InProcess, ModuleDoesNotImport, Sandbox, StudentCode, StudentError, StudentTimeout,
+                         TimeLimitExceeded, can_fork, describe_not_implemented)
 
 STEP_DIR = re.compile(r"^step\d\d$")
 PROPERTY = "grader"  # the name of the user property that carries a test's grading outcome
@@ -482,6 +482,12 @@ def pytest_runtest_makereport(item, call):
             report.longrepr = (f"{module} (the error is shown in the first such failure)" if already_shown
                                else f"{exc}\n\nhint: {outcome.shown_hint}")
         else:
+            if isinstance(exc, (StudentTimeout, TimeLimitExceeded)):
+                # A timeout is the code's fault (an endless or far too slow loop) or the machine's:
+                # say both, and how to tell them apart, before the test's own hint.
+                hint = (f"the call ran out of time: a loop that never ends or works far too slowly (a Python "
+                        f"loop over every element?), or a machine too busy to finish; rerun when it is idle, or "
+                        f"allow more with --call-timeout SECONDS. If it is the code: {hint}")
             outcome.shown_hint = hint
             hint = state.hint_for(outcome)
             if isinstance(exc, (StudentError, TimeLimitExceeded)):
