@@ -22,9 +22,15 @@ import torch.nn.functional as F
 
 
 def check_ids(idx: torch.Tensor, vocab_size: int) -> None:
-    """Raise ValueError unless ``idx`` holds integer ids in [0, vocab_size)."""
-    if not isinstance(idx, torch.Tensor) or idx.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
-        raise ValueError(f"token ids must be an integer tensor, got {getattr(idx, 'dtype', type(idx).__name__)}")
+    """Raise ValueError unless ``idx`` holds int64 ids in [0, vocab_size).
+
+    int64 (``torch.long``) only, the type of every id in this course: a uint8 tensor used as
+    an index is read as a mask (weight[mask] picks the rows where it is nonzero), int16 cannot
+    index at all, and ``F.one_hot`` takes int64 alone.
+    """
+    if not isinstance(idx, torch.Tensor) or idx.dtype != torch.int64:
+        got = getattr(idx, "dtype", type(idx).__name__)
+        raise ValueError(f"token ids must be an int64 tensor (torch.long), got {got}")
     if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= vocab_size):
         raise ValueError(f"token ids must lie in [0, {vocab_size}), got min {int(idx.min())}, max {int(idx.max())}")
 
@@ -45,7 +51,7 @@ class Embedding(nn.Module):
         """Look up the vector of every id by indexing the table (no ``nn.Embedding``, no matrix product).
 
         Args:
-            idx: integer tensor of any shape, e.g. (B, T), with ids in [0, num_embeddings).
+            idx: int64 tensor of any shape, e.g. (B, T), with ids in [0, num_embeddings).
 
         Returns:
             float tensor of shape ``idx.shape + (embedding_dim,)``: ``out[..., :] = weight[idx[...]]``.

@@ -50,7 +50,11 @@ class LearnedPositionalEmbedding(nn.Module):
     """One learned vector per position 0 .. block_size - 1."""
 
     def __init__(self, block_size: int, dim: int):
-        """A parameter named ``weight`` of shape (block_size, dim)."""
+        """A parameter named ``weight`` of shape (block_size, dim), drawn from N(0, 0.02^2).
+
+        Small and random, as GPT-2 starts it: random, so that every position differs from the
+        first step; small, so that the positions do not drown the token vectors.
+        """
         super().__init__()
         self.block_size = block_size
         raise NotImplementedError("not implemented yet")

@@ -5,6 +5,7 @@ which torch operations your lookup uses, or to backpropagate through it). They a
 the shared ones come from ``grader/probes.py``, this suite's own are at the bottom of this file.
 """
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -27,16 +28,31 @@ def test_weight_starts_standard_normal(student):
     weight = student.embedding.Embedding(2000, 8).weight.detach()
     assert abs(float(weight.mean())) < 0.03 and abs(float(weight.std()) - 1) < 0.03, \
         f"mean {float(weight.mean()):.3f}, std {float(weight.std()):.3f}"
+    # Mean and spread alone would let a uniform table through: a normal one has 68.3% of its
+    # entries within one standard deviation (a uniform one 57.7%; 16,000 entries make it +-0.4%).
+    within_one = float((weight.abs() < 1).double().mean())
+    with hint("the entries are not normally distributed: torch.randn draws from N(0, 1), torch.rand from a "
+              "uniform distribution"):
+        assert abs(within_one - 0.6827) < 0.02, f"{within_one:.1%} of the entries lie in (-1, 1); N(0, 1): 68.3%"
+    with hint("two tables came out equal: do not seed torch inside __init__ (every table would be the same, and "
+              "the seed of the caller is reset)"):
+        assert not torch.equal(student.embedding.Embedding(5, 3).weight, student.embedding.Embedding(5, 3).weight)
 
 
 @points(3, hint="the lookup is weight[idx]: one row of the table per id, for ids of any shape")
 def test_lookup_returns_the_rows_for_any_shape(student, generator):
     embedding = student.embedding.Embedding(V, C)
     weight = embedding.weight.detach()
-    for shape in [(7,), (2, 5), (2, 3, 4)]:
+    # Sizes of 1 too: a squeeze() would drop those dims.
+    for shape in [(7,), (2, 5), (2, 3, 4), (1, 5), (4, 1), (1,)]:
         idx = torch.randint(0, V, shape, generator=generator)
         # torch's own lookup serves as the oracle here; your code may not call it.
         expect_close(embedding(idx), F.embedding(idx, weight), name=f"the vectors of ids of shape {shape}", atol=0)
+    with hint("keep check_ids at the top of forward: an id outside [0, num_embeddings) or a float tensor must "
+              "raise ValueError (negative ids would otherwise silently wrap around to the last rows)"):
+        for bad in (torch.tensor([0, -1]), torch.tensor([V]), torch.tensor([0.0, 1.0])):
+            with pytest.raises(ValueError):
+                embedding(bad)
 
 
 @points(2, hint="look the rows up by indexing the table (weight[idx]): no nn.Embedding, F.embedding or "
@@ -69,13 +85,21 @@ def test_gradient_reaches_only_the_looked_up_rows(student, generator):
     expect_close(gradient, counts[:, None].expand(V, C), name="the gradient of the table")
 
 
-@points(2, hint="one_hot(idx) has one column per token (num_classes = V, the number of rows of weight), "
-                "and one_hot(idx) @ weight picks row idx of weight")
+@points(2, hint="one_hot(idx) has one column per token (num_classes = V, the number of rows of weight), it "
+                "holds integers (convert it to weight's dtype), and one_hot(idx) @ weight picks row idx of weight")
 def test_one_hot_product_equals_indexing(student, generator):
     weight = torch.randn(V, C, generator=generator)
-    for shape in [(9,), (2, 4)]:
-        idx = torch.randint(0, V, shape, generator=generator)
-        expect_close(student.embedding.one_hot_lookup(idx, weight), weight[idx], name="one_hot_lookup")
+    # The last: ids that never reach V - 1, so one_hot must be told the number of classes.
+    for idx in [torch.randint(0, V, (9,), generator=generator), torch.randint(0, V, (2, 4), generator=generator),
+                torch.tensor([[0, 2], [1, 0]])]:
+        observed = student.probe(operations_of, student.embedding.one_hot_lookup, idx, weight)
+        expect_close(observed["output"], weight[idx], name=f"one_hot_lookup on ids {idx.tolist()}")
+        with hint("one_hot_lookup is the lookup written as a matrix product, one_hot(idx) @ weight: indexing is "
+                  "what Embedding.forward does"):
+            assert [op for op in observed["operators"] if op in MATRIX_PRODUCTS], observed["operators"]
+    with hint("one_hot_lookup returns weight's dtype: convert the one-hot vectors to weight.dtype, not to float32"):
+        result = student.embedding.one_hot_lookup(torch.tensor([1, 0]), weight.double())
+        assert result.dtype == torch.float64, f"with a float64 weight the result is {result.dtype}"
 
 
 # --- probes: trusted helpers that run next to your code ------------------------------

@@ -33,6 +33,11 @@ def sinusoid_per_dim_table(positions: int, dim: int) -> torch.Tensor:
                          for t in range(positions)])
 
 
+def halves_concatenated(table: torch.Tensor) -> torch.Tensor:
+    """The sines of every pair first, then the cosines: [sin | cos] instead of interleaved."""
+    return torch.cat([table[:, 0::2], table[:, 1::2]], dim=-1)
+
+
 def swap_pairs(table: torch.Tensor) -> torch.Tensor:
     """Dims 0 <-> 1, 2 <-> 3, ...: the table with sin and cos exchanged."""
     return table.reshape(table.shape[0], -1, 2).flip(-1).reshape(table.shape)
@@ -42,7 +47,9 @@ def swap_pairs(table: torch.Tensor) -> torch.Tensor:
 def test_sinusoidal_values(student):
     table = student.positional.sinusoidal_encoding(50, 16)
     assert tuple(table.shape) == (50, 16), f"expected shape (50, 16), got {tuple(table.shape)}"
-    assert table.dtype == torch.float32, f"the table should be float32, got {table.dtype}"
+    with hint("the table is float32: build it from float32 tensors (torch.arange(..., dtype=torch.float32)), "
+              "not float64 ones or Python's math"):
+        assert table.dtype == torch.float32, f"the table should be float32, got {table.dtype}"
     expected = sinusoid_table(50, 16)
     # Known mistakes are named first; anything else that is wrong gets a hint from row 0, which
     # does not depend on the frequencies at all.
@@ -56,13 +63,21 @@ def test_sinusoidal_values(student):
             "the base is 10000, not 1000": sinusoid_table(50, 16, base=1000.0),
             "dims 2i and 2i+1 share one frequency, 1 / 10000^(2i/dim); you used the dim index d itself "
             "in the exponent": sinusoid_per_dim_table(50, 16),
+            "the sines fill the first half and the cosines the second ([sin | cos], concatenated): interleave "
+            "them, sin on dim 2i and cos on dim 2i+1": halves_concatenated(expected),
         })
 
 
 @points(1, hint="the frequency of dims (2i, 2i+1) is 1 / base^(2i / dim), and base is an argument")
-def test_sinusoidal_base_and_size(student):
-    table = student.positional.sinusoidal_encoding(12, 10, base=100.0)
-    expect_close(table, sinusoid_table(12, 10, base=100.0), name="the table with base 100")
+def test_sinusoidal_base_and_size(student, generator):
+    positions, dim = (int(n) for n in torch.randint(3, 14, (2,), generator=generator))
+    dim += dim % 2  # even
+    table = student.positional.sinusoidal_encoding(positions, dim, base=100.0)
+    expect_close(table, sinusoid_table(positions, dim, base=100.0), name=f"the ({positions}, {dim}) table with "
+                 "base 100")
+    with hint("keep the ValueError for an odd dim: the last sine would have no cosine"):
+        with pytest.raises(ValueError):
+            student.positional.sinusoidal_encoding(positions, dim + 1)
 
 
 @points(3, hint="position vectors are rows 0, 1, ..., T-1 of the table: look them up with torch.arange(T), "
@@ -74,7 +89,23 @@ def test_learned_positions(student, generator):
     weight = positions.weight.detach()
     for T in (1, 4, BLOCK):
         idx = torch.randint(0, V, (2, T), generator=generator)
-        expect_close(positions(idx), weight[:T], name=f"the position vectors for T = {T}", atol=0)
+        out = positions(idx)
+        with hint("return the position vectors as (T, dim), one row per position: broadcasting adds them to "
+                  "every sequence of the batch, so there is no batch dimension to build"):
+            assert tuple(out.shape) == (T, C), f"for idx of shape (2, {T}) the result should be ({T}, {C}), " \
+                                               f"got {tuple(out.shape)}"
+        expect_close(out, weight[:T], name=f"the position vectors for T = {T}", atol=0)
+    with hint("draw the table from N(0, 0.02^2), small and random: torch.randn(block_size, dim) * 0.02"):
+        std = float(student.positional.LearnedPositionalEmbedding(1000, 16).weight.detach().std())
+        assert 0.019 < std < 0.021, f"the table's standard deviation is {std:.4f}, not 0.02"
+    # The table must learn: the gradient of sum(out * upstream) is upstream at rows 0..T-1, 0 below.
+    upstream = torch.randn(5, C, generator=generator)
+    gradients = student.probe(gradients_by_shape, positions, torch.zeros(2, 5, dtype=torch.long), upstream)
+    with hint("no gradient reaches the position table: it must be an nn.Parameter that requires grad, used as "
+              "it is in forward (not weight.data, weight.detach() or under torch.no_grad())"):
+        assert gradients.get((BLOCK, C)) is not None, "no gradient reached the position table"
+    expect_close(gradients[(BLOCK, C)], torch.cat([upstream, torch.zeros(BLOCK - 5, C)]),
+                 name="the gradient at the position table")
     with hint("a sequence longer than block_size has no position vectors: keep the ValueError"):
         with pytest.raises(ValueError):
             positions(torch.zeros(1, BLOCK + 1, dtype=torch.long))
@@ -86,10 +117,18 @@ def test_token_plus_position(student, generator):
     idx = torch.randint(0, V, (3, 7), generator=generator)
     for kind in ("learned", "sinusoidal"):
         layer = student.positional.TokenAndPositionEmbedding(V, BLOCK, C, positions=kind)
-        classes = student.probe(submodule_classes, layer)
-        assert any(name.endswith("step03.embedding.Embedding") for name in classes), \
-            f"use your own Embedding for the token vectors; the layer is made of {classes}"
-        tokens, positions = student.probe(tables, layer)
+        owners = student.probe(table_owners, layer)
+        with hint("use your own Embedding for the token vectors: the (vocab_size, n_embd) table must be the "
+                  "weight of an Embedding from step03/embedding.py, not of nn.Embedding"):
+            assert owners.get((V, C), "").endswith("step03.embedding.Embedding"), f"the tables' owners: {owners}"
+        if kind == "learned":
+            with hint("build the learned position vectors with your LearnedPositionalEmbedding(block_size, n_embd)"):
+                assert owners.get((BLOCK, C), "").endswith("step03.positional.LearnedPositionalEmbedding"), \
+                    f"the tables' owners: {owners}"
+        with hint("register the sinusoidal table with self.register_buffer(name, table): a plain attribute is "
+                  "no part of the module's state (it does not move with .to(device), nor is it saved)"
+                  if kind == "sinusoidal" else "out[b, t] = token vector of idx[b, t] + position vector of t"):
+            tokens, positions = student.probe(tables, layer)
         expect_close(layer(idx), tokens[idx] + positions[:7], name=f"the output with {kind} positions", mistakes={
             "the position vectors are missing: add them to the token vectors": tokens[idx],
             "the position vectors are added twice": tokens[idx] + 2 * positions[:7],
@@ -116,6 +155,28 @@ def test_positions_make_order_visible(student, generator):
         assert not torch.allclose(reordered, original), f"with {kind} positions, order must change the vectors"
 
 
+@points(2, hint="backward must reach both tables: nothing in forward may be detached (.detach(), .data, "
+                "torch.no_grad()); each token row collects the gradient of every place it was looked up, each "
+                "position row the gradient of its position summed over the batch",
+        builds_on={"TokenAndPositionEmbedding": "test_token_plus_position"})
+def test_gradients_reach_both_tables(student, generator):
+    idx = torch.randint(0, V, (3, 7), generator=generator)
+    upstream = torch.randn(3, 7, C, generator=generator)
+    token_gradient = torch.zeros(V, C).index_add_(0, idx.flatten(), upstream.reshape(-1, C))
+    for kind in ("learned", "sinusoidal"):
+        layer = student.positional.TokenAndPositionEmbedding(V, BLOCK, C, positions=kind)
+        gradients = student.probe(gradients_by_shape, layer, idx, upstream)
+        with hint("no gradient reaches the token table: look the tokens up with your Embedding itself, not "
+                  "through weight.data, a .detach() or torch.no_grad()"):
+            assert gradients.get((V, C)) is not None, f"no gradient at the token table ({kind} positions)"
+        expect_close(gradients[(V, C)], token_gradient, name=f"the gradient at the token table ({kind} positions)")
+        if kind == "learned":
+            with hint("no gradient reaches the position table: add self.position(idx) as it is, not detached"):
+                assert gradients.get((BLOCK, C)) is not None, "no gradient at the position table"
+            expect_close(gradients[(BLOCK, C)], torch.cat([upstream.sum(0), torch.zeros(BLOCK - 7, C)]),
+                         name="the gradient at the position table")
+
+
 # --- probes: trusted helpers that run next to your code ------------------------------
 
 def tables(layer):
@@ -129,6 +190,18 @@ def tables(layer):
     return found[(V, C)], found[(BLOCK, C)]
 
 
-def submodule_classes(layer):
-    """The classes of the layer's submodules (itself included), as module.ClassName."""
-    return [f"{type(m).__module__}.{type(m).__qualname__}" for m in layer.modules()]
+def table_owners(layer):
+    """{shape of a parameter: the class of the module that holds it, as module.ClassName}."""
+    return {tuple(p.shape): f"{type(m).__module__}.{type(m).__qualname__}"
+            for m in layer.modules() for p in m.parameters(recurse=False)}
+
+
+def gradients_by_shape(module, idx, upstream):
+    """Backpropagate sum(module(idx) * upstream): {parameter shape: its gradient, or None}."""
+    for p in module.parameters():
+        p.grad = None
+    with torch.enable_grad():
+        out = module(idx)
+        if out.requires_grad:
+            (out * upstream).sum().backward()
+    return {tuple(p.shape): None if p.grad is None else p.grad.clone() for p in module.parameters()}
