@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from grader import hint, points
 from grader.checks import expect_close
 from grader.probes import (adam_steps, load_parameters, named_parameter_shapes, parameter_shapes, parameters_by_name,
-                           submodules_of_class)
+                           submodules_of_class, torch_functions_of)
 
 V, BLOCK, N_LAYER, N_HEAD, C = 11, 8, 2, 4, 16
 PARTS = {"GPT.__init__": "test_parts_have_the_documented_names"}
@@ -156,9 +156,21 @@ def test_logits_match_the_reference_on_the_same_weights(student, grading_seed, s
     student.probe(load_parameters, model, weights)
     model.eval()  # dropout is 0.1 here: eval mode must switch it off
     logits, loss = model(idx)
-    assert loss is None, "without targets, forward returns (logits, None)"
+    with hint("without targets, forward returns (logits, None): no loss to compute, so None, not 0"):
+        assert loss is None, f"without targets the loss should be None, got {loss!r}"
     # 2e-3: GELU's tanh form (accepted in step 07) moves these logits by up to ~1e-3; every mistake moves them by ~1.
     expect_close(logits, expected, name="the logits", atol=2e-3, rtol=1e-3)
+    # The same tokens with the last one changed: a causal model gives the same logits everywhere before it.
+    changed = idx.clone()
+    changed[:, -1] = (idx[:, -1] + 1) % V
+    expect_close(model(changed)[0][:, :-1], expected[:, :-1], name="the logits before a changed last token",
+                 atol=2e-3, rtol=1e-3)
+    with hint("keep the checks at the top of forward: ids outside the vocabulary, float ids and targets of "
+              "another shape must raise ValueError"):
+        for bad_idx, targets in ((torch.full((1, 3), V), None), (torch.tensor([[0, -1]]), None),
+                                 (torch.zeros(1, 3), None), (idx, idx[:, :-1])):
+            with pytest.raises(ValueError):
+                model(bad_idx, targets)
 
 
 @points(2, hint="the position embedding is not added: x = token_embedding(idx) + position_embedding(idx); without "
@@ -169,6 +181,12 @@ def test_positions_are_added(student, generator):
     logits, _ = model(torch.full((1, BLOCK), 3))  # one token, repeated: only the positions tell them apart
     spread = float((logits[0] - logits[0, :1]).detach().abs().max())
     assert spread > 1e-3, "the logits are the same at every position of a repeated token"
+    idx = torch.randint(0, V, (2, BLOCK), generator=generator)
+    full, _ = model(idx)
+    with hint("a shorter input must give the logits of the first positions of a longer one: position t is row t "
+              "of the position table (torch.arange(T)) whatever T is, not counted from the end of the table"):
+        for T in (1, 3, BLOCK - 1):
+            expect_close(model(idx[:, :T])[0], full[:, :T], name=f"the logits of the first {T} tokens alone")
 
 
 @points(2, hint="apply ln_f to the output of the last block, just before the head: doubling ln_f.weight (with "
@@ -211,19 +229,42 @@ def test_loss_at_initialisation_is_ln_vocab_size(student, generator):
     targets = torch.randint(0, vocab_size, (8, BLOCK), generator=generator)
     logits, loss = model(idx, targets)
     assert loss is not None and tuple(loss.shape) == (), "with targets, forward returns (logits, a scalar loss)"
+    with hint("with targets, forward still returns logits of shape (B, T, vocab_size): flatten only the copies "
+              "you pass to F.cross_entropy, not the logits you return"):
+        assert tuple(logits.shape) == (8, BLOCK, vocab_size), \
+            f"logits should have shape (8, {BLOCK}, {vocab_size}), got {tuple(logits.shape)}"
     with hint("the loss is F.cross_entropy of the logits flattened to (B * T, V) against the targets flattened to "
-              "(B * T,) the same way, averaged (the default reduction): check the reshape and the reduction"):
+              "(B * T,) the same way, averaged (the default reduction), with no label smoothing: check the reshape, "
+              "the reduction and the options"):
         expect_close(loss, F.cross_entropy(logits.reshape(-1, vocab_size), targets.reshape(-1)),
                      name="the loss against cross-entropy of your logits")
     start = float(loss.detach())
     assert abs(start - math.log(vocab_size)) < 0.1, \
         f"the loss at initialisation is {start:.3f}, expected about ln({vocab_size}) = {math.log(vocab_size):.3f}"
-    # Every matrix starts small (std 0.02; GPT-2's smaller std for the projections into the pathway is fine too).
-    spread = initial_spread(student.probe(parameters_by_name, model))
-    far = {name: round(std, 4) for name, (std, _) in spread.items() if not 0.005 <= std <= 0.03}
+    # Every matrix starts at std 0.02 (GPT-2's 0.02 / sqrt(2 * n_layer) for the projections into the pathway,
+    # out_proj and mlp.proj, is fine too). Each has 256 entries or more: its std is known to within 5%.
+    parameters = student.probe(parameters_by_name, model)
+    spread = initial_spread(parameters)
+    lowest = {name: 0.016 * (0.5 if name.endswith(("out_proj", "mlp.proj")) else 1) for name in spread}
+    far = {name: round(std, 4) for name, (std, _) in spread.items() if not lowest[name] <= std <= 0.024}
     assert not far, f"these weights do not start near N(0, 0.02) (their std): {far}"
     nonzero = [name for name, (_, bias_max) in spread.items() if bias_max > 0]
     assert not nonzero, f"these layers' biases do not start at zero: {nonzero}"
+    with hint("the norms start as the identity, weight 1 and bias 0 (LayerNorm's own start): the N(0, 0.02) "
+              "initialisation is for the Linear weights and the two tables only"):
+        norms = {name: tensor for name, tensor in parameters.items() if tensor.dim() == 1 and
+                 name.rsplit(".", 2)[-2] in ("ln_1", "ln_2", "ln_f")}
+        moved = sorted(name for name, tensor in norms.items()
+                       if not torch.equal(tensor, torch.ones_like(tensor) if name.endswith("weight")
+                                          else torch.zeros_like(tensor)))
+        assert not moved, f"these norm parameters do not start at 1 (weight) or 0 (bias): {moved}"
+    # With spread-out logits too: the loss is the plain mean cross-entropy.
+    loaded, _ = loaded_model(student, generator)
+    logits, loss = loaded(idx % V, targets % V)
+    with hint("the loss is the plain F.cross_entropy of the logits, averaged: no label smoothing, no weights, no "
+              "ignored targets"):
+        expect_close(loss, F.cross_entropy(logits.reshape(-1, V), (targets % V).reshape(-1)),
+                     name="the loss of a model with spread-out logits")
 
 
 @points(3, hint="a correct GPT learns one small batch by heart: if the loss stalls, check that every parameter "
@@ -311,8 +352,15 @@ def test_parameter_count_formula(student):
         dims = {k: changes.get(k, d) for k, d in [("vocab_size", V), ("block_size", BLOCK), ("n_layer", N_LAYER),
                                                   ("n_embd", C), ("bias", True)]}
         expected = sum(math.prod(shape) for shape in documented_shapes(*dims.values()).values())
-        counted = student.gpt.gpt_parameter_count(cfg)
-        assert isinstance(counted, int), f"gpt_parameter_count should return an int, got {type(counted).__name__}"
+        observed = student.probe(torch_functions_of, student.gpt.gpt_parameter_count, cfg)
+        counted = observed["output"]
+        with hint("gpt_parameter_count builds a model and counts its parameters: derive the number by hand from "
+                  "the documented shapes instead, as a formula in the config's sizes"):
+            initialised = {"uniform_", "normal_", "kaiming_uniform_", "randn", "rand"} & set(observed["functions"])
+            assert not initialised, f"gpt_parameter_count ran {sorted(initialised)}: it initialised layers"
+        with hint("gpt_parameter_count returns a Python int (a count has no fraction: use //, not /)"):
+            assert isinstance(counted, int) and not isinstance(counted, bool), \
+                f"gpt_parameter_count should return an int, got {type(counted).__name__}"
         Vx, Cx = dims["vocab_size"], dims["n_embd"]
         expect_close(torch.tensor(counted), torch.tensor(expected), name=f"gpt_parameter_count for {changes or 'default'}",
                      mistakes={
@@ -344,7 +392,12 @@ def test_generate_samples_the_next_token(student, generator):
     prompt = torch.randint(0, V, (2, 3), generator=generator)
     out = model.generate(prompt, 10, torch.Generator().manual_seed(1))
     assert tuple(out.shape) == (2, 13), f"generate(prompt (2, 3), 10) should return (2, 13), got {tuple(out.shape)}"
+    with hint("generate returns int64 token ids, like the prompt: do not cast them"):
+        assert out.dtype == torch.int64, f"generate returned {out.dtype}"
     expect_close(out[:, :3], prompt, name="the first 3 tokens (the prompt)")
+    with hint("generate must leave the model in the mode it found it: sampling runs in eval mode, as the caller "
+              "set it, and never switches dropout on (no self.train() inside generate)"):
+        assert not model.training, "the model was in eval mode before generate, and is in train mode after it"
     with hint("pass the generator to torch.multinomial: the same seed must give the same tokens"):
         expect_close(model.generate(prompt, 10, torch.Generator().manual_seed(1)), out, name="a second seeded run")
     with hint("an input longer than block_size must raise a ValueError that says so"):
@@ -365,12 +418,24 @@ def test_generate_samples_the_next_token(student, generator):
         first = F.softmax(model(context[:, -BLOCK:])[0][0, 0], dim=-1).detach().double()
         with hint("the tokens are sampled from the logits of the FIRST position: take logits[:, -1, :]"):
             assert float((frequencies - first).abs().max()) >= 0.04
-        with hint("every draw is the same token: sample with torch.multinomial(probs, 1, generator=generator) "
-                  "instead of taking the argmax"):
+        with hint("every draw is the same token: sample with torch.multinomial(probs, 1, generator=generator), "
+                  "one draw per row, instead of taking the argmax or sharing one draw across the batch"):
             assert float(frequencies.max()) < 1
         raise AssertionError(f"the sampled next tokens do not follow the softmax of the last position's logits: "
                              f"frequencies {[round(f, 3) for f in frequencies.tolist()]}, "
                              f"probabilities {[round(p, 3) for p in probs.tolist()]}")
+    # Then a distribution chosen here, skewed, the same at every position (a probe sets ln_f to output the
+    # constant e_0 and column 0 of the table to these logits): 40,000 draws tell softmax(logits) from a
+    # temperature or a top-k filter. One frequency's standard error is at most 0.0025; 0.015 is 6 of them.
+    designed = torch.tensor([0.3, 0.2, 0.14, 0.1, 0.08, 0.06, 0.05, 0.03, 0.02, 0.015, 0.005]).log()
+    fixed, _ = loaded_model(student, generator)
+    student.probe(set_the_logits, fixed, designed)
+    probs = F.softmax(fixed(context[:, -1:])[0][0, -1], dim=-1).detach().double()
+    draws = fixed.generate(context[:, -1:].repeat(40_000, 1), 1, torch.Generator().manual_seed(5))[:, -1]
+    with hint("the draws do not follow softmax(logits[:, -1]) itself: no temperature, top-k or other filter in "
+              "this step's generate (step 10 adds them), and softmax over the vocabulary, dim=-1"):
+        expect_close(torch.bincount(draws, minlength=V).double() / 40_000, probs, atol=0.015, rtol=0,
+                     name="the frequencies of 40,000 draws from a chosen distribution")
     # Each new token must be read back in. With probabilities all near 0 or 1, sampling is greedy decoding,
     # which the test can follow step by step.
     peaked, weights = loaded_model(student, generator)
@@ -387,11 +452,11 @@ def test_generate_samples_the_next_token(student, generator):
                      name="the tokens generated by a model whose next-token probabilities are all near 0 or 1")
 
 
-@points(1, hint="pass config.dropout to the embedding dropout and to every Block; model.train() turns it on, "
+@points(2, hint="pass config.dropout to the embedding dropout and to every Block; model.train() turns it on, "
                 "model.eval() must turn it off",
         builds_on=PARTS)
 def test_dropout_only_in_training(student, generator):
-    model, _ = loaded_model(student, generator, dropout=0.5)
+    model, weights = loaded_model(student, generator, dropout=0.5)
     rates = student.probe(dropout_rates, model)
     with hint("config.dropout goes everywhere: the embedding dropout and every Block (which passes it on to its "
               "MLP), so at least 1 + 2 * n_layer nn.Dropout, each with p = config.dropout"):
@@ -403,6 +468,17 @@ def test_dropout_only_in_training(student, generator):
     model.train()
     first, second = model(idx)[0], model(idx)[0]
     assert float((first - second).abs().max()) > 1e-3, "with dropout=0.5 in train mode, two forward passes should differ"
+    # In training, the first block reads dropout(token + position): every entry either 0 or the sum / (1 - p).
+    embedded = weights["token_embedding.weight"][idx] + weights["position_embedding.weight"][:BLOCK]
+    seen = student.probe(input_of_the_first_block, model, idx)
+    with hint("the embedding dropout acts on the sum of the two vectors, right after adding them and before the "
+              "first block: x = dropout(token_embedding(idx) + position_embedding(idx))"):
+        assert seen is not None and tuple(seen.shape) == tuple(embedded.shape), "the first block never ran"
+        kept = seen != 0
+        expect_close(seen[kept], 2 * embedded[kept], name="the first block's input where dropout kept it "
+                     "(p = 0.5: the sum of the vectors times 2)")
+        dropped = 1 - float(kept.double().mean())
+        assert 0.35 < dropped < 0.65, f"dropout p = 0.5 zeroed {dropped:.0%} of the first block's input"
 
 
 def initial_spread(parameters: dict) -> dict:
@@ -422,6 +498,27 @@ def initial_spread(parameters: dict) -> dict:
 
 def dropout_rates(model):
     return [module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)]
+
+
+def input_of_the_first_block(model, idx):
+    """What ``blocks[0]`` received during one forward pass, or None."""
+    seen = []
+    handle = model.blocks[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+    try:
+        model(idx)
+    finally:
+        handle.remove()
+    return seen[0] if seen else None
+
+
+@torch.no_grad()
+def set_the_logits(model, logits):
+    """Make every position's logits equal ``logits`` (V,): ln_f outputs the constant e_0 (weight 0,
+    bias e_0), and column 0 of the tied table holds the logits, so ln_f(x) @ table.T = logits."""
+    model.ln_f.weight.zero_()
+    model.ln_f.bias.zero_()
+    model.ln_f.bias[0] = 1
+    model.token_embedding.weight[:, 0] = logits
 
 
 def loss_slopes(model, idx, targets, directions, step):
