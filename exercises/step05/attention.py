@@ -122,7 +122,8 @@ class CausalSelfAttentionHead(nn.Module):
     def __init__(self, n_embd: int, head_size: int, block_size: int):
         """Three projections without bias, ``nn.Linear(n_embd, head_size, bias=False)``,
         named ``query``, ``key`` and ``value``; and ``causal_mask(block_size)`` registered
-        as a buffer (it is not learned, but it should follow the module to its device).
+        as a buffer named ``mask`` (it is not learned, but it should follow the module to its
+        device).
         """
         super().__init__()
         if n_embd < 1 or head_size < 1 or block_size < 1:

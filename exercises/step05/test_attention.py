@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from grader import hint, points
 from grader.checks import expect_close, expect_gradients
 from grader.probes import (buffer_shapes, count_calls, operation_counts, operations_of, parameter_shapes,
-                           torch_functions_of)
+                           tensors_after_the_call, torch_functions_of)
 
 B, H, T, D_K, D_V = 2, 3, 6, 8, 5  # d_k != d_v, so scaling by the wrong size shows
 N_EMBD, HEAD, BLOCK = 12, 4, 8
@@ -80,6 +80,20 @@ def test_weights_are_the_ones_that_made_the_output(student, generator):
     out, weights = student.attention.scaled_dot_product_attention(q, k, v)
     expect_close(weights.sum(dim=-1), torch.ones(B, T), name="the row sums of the weights")
     expect_close(out, weights @ v, name="out against weights @ v")
+    with hint("large scores overflow exp() to inf and give nan: subtract each row's largest score before exp, "
+              "or use F.softmax, which does"):
+        big_q = 300 * q
+        big_out, _ = student.attention.scaled_dot_product_attention(big_q, k, v)
+        expect_close(big_out, F.scaled_dot_product_attention(big_q, k, v), name="out for scores in the hundreds")
+    with hint("keep the inputs' dtype: float64 queries, keys and values give float64 out and weights (no .float())"):
+        out64, weights64 = student.attention.scaled_dot_product_attention(q.double(), k.double(), v.double())
+        assert out64.dtype == weights64.dtype == torch.float64, f"got {out64.dtype} and {weights64.dtype}"
+    with hint("do not change q, k or v in place (q /= ..., q.mul_(...)): they are the caller's tensors. Scale the "
+              "scores, or write q / sqrt(d_k) into a new tensor"):
+        after = student.probe(tensors_after_the_call, student.attention.scaled_dot_product_attention,
+                              q.clone(), k.clone(), v.clone())
+        for name, before, now in zip("qkv", (q, k, v), after):
+            assert torch.equal(now, before), f"{name} was changed by the call"
 
 
 @points(3, hint="masked scores become -inf (masked_fill(~mask, float('-inf'))) before the softmax; True in the "
@@ -97,6 +111,14 @@ def test_attention_with_a_mask(student, generator):
                      mistakes=attention_mistakes(q, k, v, mask, part=1))
         with hint("a masked key must get weight exactly 0"):
             assert float(weights[~mask.expand_as(weights)].abs().sum()) == 0
+    # Fewer queries than keys (as when a cache holds the keys of earlier positions): a (T_q, T_k) mask.
+    q, k, v = q[..., :3, :], k[..., :5, :], v[..., :5, :]
+    mask = torch.rand(3, 5, generator=generator) < 0.5
+    mask[:, 0] = True
+    with hint("queries and keys may differ in number: the scores are (..., T_q, T_k) and so is the mask; "
+              "use it as given, without cutting it to a square"):
+        out, weights = student.attention.scaled_dot_product_attention(q, k, v, mask=mask)
+        expect_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), name="out for 3 queries, 5 keys")
 
 
 @points(1, hint="compute the attention yourself: no F.scaled_dot_product_attention or nn.MultiheadAttention",
@@ -170,6 +192,15 @@ def test_average_with_a_loop(student, generator):
         "the current position is left out: average x[b, :t + 1], not x[b, :t]":
             torch.cat([x[:, :1], running_means(x)[:, :-1]], dim=1),
     })
+    with hint("average_previous_loop is the version with Python loops, one mean per position: the batched "
+              "versions (matmul, softmax) come next"):
+        work = {}
+        for length in (T, 2 * T):
+            inputs = torch.randn(1, length, D_V, generator=generator)
+            observed = student.probe(operation_counts, student.attention.average_previous_loop, inputs)
+            expect_close(observed["output"], running_means(inputs), name="the loop averages")
+            work[length] = sum(observed["counts"].values())
+        assert work[2 * T] > work[T], f"the operations run for T = {T} and {2 * T}: {work[T]} and {work[2 * T]}"
 
 
 @points(2, hint="normalise each row of the tril matrix by its own sum (row t holds t + 1 ones), then "
@@ -182,13 +213,14 @@ def test_average_with_a_matmul(student, generator):
     with hint("the averages must come from one matrix product, not from a loop or cumsum: weights @ x "
               "broadcasts the (T, T) weights over the batch"):
         products = {}
-        for batch in (1, 4):  # a loop over the batch runs one product per sequence
-            inputs = torch.randn(batch, T, D_V, generator=generator)
+        # A loop over the batch runs one product per sequence, a loop over the rows one per position.
+        for batch, length in ((1, T), (4, T), (1, 2 * T)):
+            inputs = torch.randn(batch, length, D_V, generator=generator)
             observed = student.probe(operation_counts, student.attention.average_previous_matmul, inputs)
             expect_close(observed["output"], running_means(inputs), name="the matmul averages")
-            products[batch] = sum(n for op, n in observed["counts"].items() if op in ("mm", "bmm", "matmul"))
-        assert products[1] == products[4] >= 1, \
-            f"matrix products run for a batch of 1 and of 4: {products[1]} and {products[4]}"
+            products[batch, length] = sum(n for op, n in observed["counts"].items() if op in ("mm", "bmm", "matmul"))
+        assert len(set(products.values())) == 1 and min(products.values()) >= 1, \
+            f"matrix products run for (batch, T) = {products}: the same number whatever the batch and T"
 
 
 @points(2, hint="scores start at zeros(T, T); masked_fill the future (where the causal mask is False) with -inf; "
@@ -198,10 +230,11 @@ def test_average_with_a_softmax(student, generator):
     expect_close(student.attention.average_previous_softmax(x), running_means(x), name="the softmax averages",
                  mistakes={"the future is filled with 0 instead of -inf: exp(0) = 1, so it still gets weight":
                            x.mean(dim=1, keepdim=True).expand_as(x)})
-    with hint("this version is the one written as attention: use F.softmax over masked scores"):
+    with hint("this version is the one written as attention: a softmax over masked scores"):
         observed = student.probe(operations_of, student.attention.average_previous_softmax, x)
         expect_close(observed["output"], running_means(x), name="the softmax averages")
-        assert "_softmax" in observed["operators"], observed["operators"]
+        operators = observed["operators"]
+        assert "_softmax" in operators or "exp" in operators, operators  # F.softmax, or one written out
 
 
 # --- one head of causal self-attention --------------------------------------------------------------
@@ -217,6 +250,12 @@ def test_head_has_three_projections(student, generator):
     with hint("register causal_mask(block_size) with self.register_buffer(...): a plain tensor attribute stays "
               "behind when the module moves to a GPU"):
         assert (BLOCK, BLOCK) in student.probe(buffer_shapes, head)
+    with hint("the buffer holds causal_mask(block_size) itself, a bool tril (True where a query may look), "
+              "under the documented name mask: not its inverse, not a float matrix"):
+        registered = student.probe(named_buffer, head, "mask")
+        assert registered is not None, "the head has no buffer named mask"
+        assert registered.dtype == torch.bool and torch.equal(registered, torch.ones(BLOCK, BLOCK).tril().bool()), \
+            f"the mask buffer is {registered.dtype}: {registered.int().tolist()}"
     out = head(torch.randn(B, 5, N_EMBD, generator=generator))
     assert tuple(out.shape) == (B, 5, HEAD), f"expected shape ({B}, 5, {HEAD}), got {tuple(out.shape)}"
 
@@ -236,6 +275,10 @@ def test_head_output(student, generator):
                          F.scaled_dot_product_attention(k, q, v, attn_mask=mask),
                      "the head does not mask the future: pass the causal mask": F.scaled_dot_product_attention(q, k, v),
                  })
+    with hint("in eval mode the head computes the same: it has no dropout of its own"):
+        head.eval()
+        expect_close(head(x), F.scaled_dot_product_attention(q, k, v, attn_mask=mask), name="the output in eval mode")
+        head.train()
     with hint("the head must call your scaled_dot_product_attention (it is the function you just wrote)"):
         observed = student.probe(calls_to_your_attention, head, x)
         expect_close(observed["output"], F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
@@ -296,6 +339,10 @@ def test_no_information_flows_from_the_future(student, generator):
 
 
 # --- probes: trusted helpers that run next to your code ------------------------------
+
+def named_buffer(module, name):
+    return dict(module.named_buffers()).get(name)
+
 
 def projection_shapes(head):
     return {name: tuple(getattr(head, name).weight.shape) for name in ("query", "key", "value")

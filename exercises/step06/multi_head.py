@@ -122,7 +122,8 @@ class MultiHeadAttention(nn.Module):
         Split query(x), key(x), value(x) into heads, compute the scores of all heads with one
         matrix product, scale by sqrt(head_size), mask the future when ``self.causal``,
         softmax, weight the values, merge the heads and apply ``out_proj``. Calling your
-        step 05 ``scaled_dot_product_attention`` once on the 4-D tensors is fine too. Keep
+        step 05 ``scaled_dot_product_attention`` once on the 4-D tensors is fine too (PyTorch's
+        ``F.scaled_dot_product_attention`` is not: here you write attention yourself). Keep
         the attention weights, detached, in ``self.last_attention`` (for looking at only:
         the output is made from the weights themselves, so that the gradient reaches every
         projection).

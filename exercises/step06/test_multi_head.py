@@ -129,6 +129,13 @@ def test_four_projections_and_a_mask(student):
                   "of block_size x block_size (a (1, 1, block_size, block_size) view is fine), not a parameter"):
             buffers = student.probe(buffer_shapes, module)
             assert [shape for shape in buffers if [n for n in shape if n != 1] == [BLOCK, BLOCK]], buffers
+        with hint("the buffer is named mask and holds causal_mask(block_size) itself, a bool tril (True where a "
+                  "query may look): not its inverse, not a float matrix"):
+            registered = student.probe(named_buffer, module, "mask")
+            assert registered is not None, "the module has no buffer named mask"
+            assert registered.dtype == torch.bool and registered.numel() == BLOCK * BLOCK and \
+                torch.equal(registered.reshape(BLOCK, BLOCK), torch.ones(BLOCK, BLOCK).tril().bool()), \
+                f"the mask buffer is {registered.dtype} of shape {tuple(registered.shape)}"
 
 
 @points(2, hint="split_heads: x.view(B, T, n_head, head_size).transpose(1, 2), so that out[:, h, t] is the slice "
@@ -187,6 +194,12 @@ def test_batched_matches_the_definition(student, generator):
         weights = student.probe(parameters_by_name, module)
         expect_close(module(x), multi_head_variant(x, weights, n_head), name=f"forward(x) with n_head={n_head}",
                      mistakes=multi_head_mistakes(x, weights, n_head))
+    with hint("keep self.check_input(x) at the top of forward and forward_loop: x that is not (B, T, n_embd), "
+              "or longer than block_size, must raise ValueError"):
+        for bad in (torch.randn(T, C), torch.randn(B, T, C + 1), torch.randn(B, BLOCK + 1, C)):
+            for method in (module, module.forward_loop):
+                with pytest.raises(ValueError):
+                    method(bad)
 
 
 @points(1, hint="backpropagation must run through forward as through the formula: every projection gets its "
@@ -303,11 +316,18 @@ def test_last_attention_per_head(student, generator):
 
 @points(2, hint="count the weights and the biases of all four projections (query, key, value AND W_O), each "
                 "n_embd x n_embd; the count does not depend on n_head")
-def test_parameter_count_formula(student):
-    for n_embd, bias in [(C, True), (64, True), (768, True), (C, False), (100, False)]:
+def test_parameter_count_formula(student, generator):
+    drawn = [(4 * int(torch.randint(1, 50, (), generator=generator)), bias) for bias in (True, False)]
+    for n_embd, bias in [(C, True), (768, True), (C, False)] + drawn:
         reference = nn.MultiheadAttention(n_embd, 4, bias=bias, device="meta")  # meta: shapes only, no memory
         expected = sum(p.numel() for p in reference.parameters())
-        counted = student.multi_head.attention_parameter_count(n_embd, bias)
+        observed = student.probe(torch_functions_of, student.multi_head.attention_parameter_count, n_embd, bias)
+        counted = observed["output"]
+        with hint("attention_parameter_count builds a module and counts its parameters: derive the number by hand, "
+                  "as a formula in n_embd"):
+            initialised = {"uniform_", "normal_", "kaiming_uniform_", "xavier_uniform_", "randn", "rand"} & \
+                set(observed["functions"])
+            assert not initialised, f"attention_parameter_count ran {sorted(initialised)}: it initialised layers"
         assert isinstance(counted, int), f"attention_parameter_count should return an int, got {type(counted)}"
         d = n_embd
         with_bias = d if bias else 0
@@ -322,6 +342,10 @@ def test_parameter_count_formula(student):
 
 
 # --- probes: trusted helpers that run next to your code ------------------------------
+
+def named_buffer(module, name):
+    return dict(module.named_buffers()).get(name)
+
 
 def last_attention_requires_grad(module):
     return bool(module.last_attention.requires_grad)
