@@ -129,3 +129,17 @@ def expect_gradients(student, module, weights: Mapping[str, torch.Tensor], defin
         expect_close(observed["input"], at_input, name=f"the gradient at the input of {name}", atol=atol)
         for key, expected in at_weights.items():
             expect_close(parameters[key], expected, name=f"the gradient at {key} of {name}", atol=atol)
+
+
+# What building a layer runs: the random initial weights of nn.Linear and of a table.
+INITIALISERS = {"uniform_", "normal_", "kaiming_uniform_", "xavier_uniform_", "trunc_normal_", "randn", "rand"}
+
+
+def expect_a_formula(functions: Sequence[str], name: str, sizes: str) -> None:
+    """Fail unless a parameter count was worked out as a formula: ``functions`` are the torch
+    functions its call ran (``grader.probes.torch_functions_of``), and a model built to be
+    counted initialises its layers."""
+    initialised = sorted(INITIALISERS & set(functions))
+    with hint_block(f"{name} builds a model and counts its parameters: derive the number by hand from the "
+                    f"architecture instead, as a formula in {sizes}"):
+        assert not initialised, f"{name} ran {initialised}: it initialised layers"

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import hint, points
-from grader.checks import expect_close
+from grader.checks import expect_a_formula, expect_close
 from grader.probes import (adam_steps, parameter_shapes, submodules_of_class, tensors_after_the_call,
                            torch_functions_of)
 from grader.synthetic import conditional_entropy, markov_chain
@@ -102,10 +102,7 @@ def test_parameter_count_formula(student, generator):
         hidden_part = expected - vocab_size * n_embd
         observed = student.probe(torch_functions_of, student.mlp_lm.parameter_count, vocab_size, n_embd, depth)
         counted = observed["output"]
-        with hint("parameter_count builds a model and counts its parameters: derive the number by hand from "
-                  "the architecture instead, as a formula in vocab_size, n_embd and n_hidden_layers"):
-            initialised = {"uniform_", "normal_", "kaiming_uniform_", "randn", "rand"} & set(observed["functions"])
-            assert not initialised, f"parameter_count ran {sorted(initialised)}: it initialised layers"
+        expect_a_formula(observed["functions"], "parameter_count", "vocab_size, n_embd and n_hidden_layers")
         with hint("parameter_count returns a Python int (a count has no fraction: use //, not /, or int(...))"):
             assert isinstance(counted, int) and not isinstance(counted, bool), \
                 f"parameter_count should return an int, got {type(counted).__name__}"

@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader import hint, points
-from grader.checks import expect_close, expect_gradients
+from grader.checks import expect_a_formula, expect_close, expect_gradients
 from grader.probes import (buffer_shapes, count_calls, linear_shapes, operation_counts, parameter_shapes,
                            parameters_by_name, torch_functions_of)
 
@@ -323,11 +323,7 @@ def test_parameter_count_formula(student, generator):
         expected = sum(p.numel() for p in reference.parameters())
         observed = student.probe(torch_functions_of, student.multi_head.attention_parameter_count, n_embd, bias)
         counted = observed["output"]
-        with hint("attention_parameter_count builds a module and counts its parameters: derive the number by hand, "
-                  "as a formula in n_embd"):
-            initialised = {"uniform_", "normal_", "kaiming_uniform_", "xavier_uniform_", "randn", "rand"} & \
-                set(observed["functions"])
-            assert not initialised, f"attention_parameter_count ran {sorted(initialised)}: it initialised layers"
+        expect_a_formula(observed["functions"], "attention_parameter_count", "n_embd and bias")
         assert isinstance(counted, int), f"attention_parameter_count should return an int, got {type(counted)}"
         d = n_embd
         with_bias = d if bias else 0
