@@ -128,6 +128,11 @@ def buffer_shapes(module) -> list[tuple[int, ...]]:
     return [tuple(b.shape) for b in module.buffers()]
 
 
+def named_buffer(module, name: str) -> torch.Tensor | None:
+    """``module``'s registered buffer called ``name`` (a copy leaves the worker), or None."""
+    return dict(module.named_buffers()).get(name)
+
+
 def operations_of(function, *args) -> dict:
     """Run ``function(*args)``: ``{"output": what it returned, "operators": the torch operators it ran}``.
 

@@ -421,6 +421,7 @@ class InProcess:
     def __init__(self, root: Path, announce: Callable[[str], None] | None = None):
         self.root = root
         self.timeout_s = None
+        self.warmed_up: set[str] = set()  # the probes' warm-ups this process has run (see ``probe``)
         self.notes: dict[str, None] = {}
         self.announce = announce or (lambda text: (sys.__stderr__.write(text), sys.__stderr__.flush()))
 
@@ -447,7 +448,7 @@ class InProcess:
 
     def probe(self, function: Callable, args: tuple, kwargs: dict) -> Any:
         warm_up = getattr(function, "warm_up", None)
-        if warm_up is not None:
+        if warm_up is not None and warm_up.__qualname__ not in self.warmed_up:
             # As in the sandbox: the probe's one-time cost does not count against the test's time.
             paused = signal.setitimer(signal.ITIMER_REAL, 0) if hasattr(signal, "setitimer") else (0, 0)
             try:
@@ -455,6 +456,7 @@ class InProcess:
             finally:
                 if paused[0]:
                     signal.setitimer(signal.ITIMER_REAL, *paused)
+            self.warmed_up.add(warm_up.__qualname__)
         return function(*args, **kwargs)
 
     def student_function(self, frame) -> str:

@@ -73,9 +73,9 @@ def test_head_is_tied_to_the_embedding(student, generator):
 def test_depth_sets_the_hidden_layers(student, generator):
     # Widths other than C = 4 too: there 4 * C and C * C are both 16.
     for n_embd, depth in ((C, 1), (3, 2), (5, 4), (C, None)):
-        model = student.mlp_lm.FeedForwardLM(V, n_embd) if depth is None else \
-            student.mlp_lm.FeedForwardLM(V, n_embd, depth)
-        depth = depth or 2  # the documented default
+        # None: n_hidden_layers is left out, so its documented default, 2, applies.
+        model = student.mlp_lm.FeedForwardLM(V, n_embd, *([] if depth is None else [depth]))
+        depth = 2 if depth is None else depth
         parameters = student.probe(mlp_parameters, model)
         found = [tuple(weight.shape) for weight, _ in parameters["layers"]]
         assert found == hidden_shapes(n_embd, depth), \

@@ -14,8 +14,8 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close, expect_gradients
-from grader.probes import (buffer_shapes, count_calls, operation_counts, operations_of, parameter_shapes,
-                           tensors_after_the_call, torch_functions_of)
+from grader.probes import (buffer_shapes, count_calls, named_buffer, operation_counts, operations_of,
+                           parameter_shapes, tensors_after_the_call, torch_functions_of)
 
 B, H, T, D_K, D_V = 2, 3, 6, 8, 5  # d_k != d_v, so scaling by the wrong size shows
 N_EMBD, HEAD, BLOCK = 12, 4, 8
@@ -339,10 +339,6 @@ def test_no_information_flows_from_the_future(student, generator):
 
 
 # --- probes: trusted helpers that run next to your code ------------------------------
-
-def named_buffer(module, name):
-    return dict(module.named_buffers()).get(name)
-
 
 def projection_shapes(head):
     return {name: tuple(getattr(head, name).weight.shape) for name in ("query", "key", "value")

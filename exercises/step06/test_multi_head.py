@@ -20,8 +20,8 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_a_formula, expect_close, expect_gradients
-from grader.probes import (buffer_shapes, count_calls, linear_shapes, operation_counts, parameter_shapes,
-                           parameters_by_name, torch_functions_of)
+from grader.probes import (buffer_shapes, count_calls, linear_shapes, named_buffer, operation_counts,
+                           parameter_shapes, parameters_by_name, torch_functions_of)
 
 B, T, C, N_HEAD, BLOCK = 2, 6, 12, 3, 8  # head_size 4; C is not a square, so sqrt(C) != a whole head size
 STEP05_ATTENTION = "step05/test_attention.py::test_attention_with_a_mask"
@@ -338,10 +338,6 @@ def test_parameter_count_formula(student, generator):
 
 
 # --- probes: trusted helpers that run next to your code ------------------------------
-
-def named_buffer(module, name):
-    return dict(module.named_buffers()).get(name)
-
 
 def last_attention_requires_grad(module):
     return bool(module.last_attention.requires_grad)
