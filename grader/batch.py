@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import os
 import re
 import resource
@@ -60,6 +61,7 @@ class Options:
     memory_mb: int = 4096
     isolate: bool = True
     force: bool = False
+    fork_server: bool = True  # each student's pytest a fork of a preloaded server (Linux)
 
 
 @dataclass
@@ -191,14 +193,95 @@ def _trusted_limits() -> None:
         pass
 
 
-def _read_capped(stream, sink: bytearray) -> None:
-    while True:
-        chunk = stream.read(65536)
-        if not chunk:
-            return
-        room = MAX_OUTPUT_BYTES - len(sink)
-        if room > 0:
-            sink.extend(chunk[:room])
+def _read_capped(path: Path) -> bytes:
+    """The first MAX_OUTPUT_BYTES of a run's terminal output (none if it wrote nothing)."""
+    try:
+        with open(path, "rb") as file:
+            return file.read(MAX_OUTPUT_BYTES)
+    except FileNotFoundError:
+        return b""
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)  # pytest, its worker and anything they left behind
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _run_fresh(args: list[str], cwd: Path, env: dict, output_path: Path, timeout_s: float) -> int | None:
+    """``python -m pytest ...`` in a new process: its exit code, negative for a signal, None on timeout."""
+    with open(output_path, "wb") as output:
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT, preexec_fn=_trusted_limits)
+    try:
+        return process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        return None
+    finally:
+        _kill_group(process.pid)
+        process.wait()
+
+
+# One server per batch process: it imports torch and pytest once (``grader.preload``) and forks a
+# grading process per student. multiprocessing's forkserver starts it by exec, single-threaded, so
+# forking it is safe however many threads the batch runs.
+_FORK_SERVER = None
+_FORK_SERVER_LOCK = threading.Lock()
+
+
+def _fork_server_available() -> bool:
+    return sys.platform.startswith("linux") and "forkserver" in multiprocessing.get_all_start_methods()
+
+
+def _fork_server():
+    global _FORK_SERVER
+    with _FORK_SERVER_LOCK:
+        if _FORK_SERVER is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["grader.preload"])
+            _FORK_SERVER = context
+        return _FORK_SERVER
+
+
+def _pytest_in_fork(args: list[str], cwd: str, env: dict, output_path: str) -> None:
+    """In the forked grading process: what ``python -m pytest ARGS`` does in a fresh one."""
+    _trusted_limits()
+    os.chdir(cwd)
+    os.environ.clear()
+    os.environ.update(env)
+    sys.dont_write_bytecode = True
+    output = os.open(output_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
+    sys.stdin = open(os.devnull)
+    sys.path.insert(0, cwd)  # as ``python -m`` puts the current folder first
+    code = 70
+    try:
+        import pytest
+
+        code = int(pytest.main(args))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _run_forked(args: list[str], cwd: Path, env: dict, output_path: Path, timeout_s: float) -> int | None:
+    """``pytest ARGS`` in a fork of the preloaded server: as ``_run_fresh``, 2-3 s sooner."""
+    process = _fork_server().Process(target=_pytest_in_fork, args=(args, str(cwd), env, str(output_path)),
+                                     daemon=False)
+    process.start()
+    process.join(timeout_s)
+    timed_out = process.exitcode is None
+    _kill_group(process.pid)
+    if timed_out:
+        process.kill()
+    process.join()
+    return None if timed_out else process.exitcode
 
 
 def _valid_scores(document, steps: list[str]) -> dict[str, dict]:
@@ -247,22 +330,12 @@ def grade_one(student: str, entry: Path, options: Options, python: str = sys.exe
         env = {key: value for key, value in os.environ.items()
                if key in ("PATH", "LANG", "LC_ALL", "HOME", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT")}
         env.update(PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1")
-        output = bytearray()
-        process = subprocess.Popen(args, cwd=options.suites.parent, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=_trusted_limits)
-        reader = threading.Thread(target=_read_capped, args=(process.stdout, output), daemon=True)
-        reader.start()
-        try:
-            code = process.wait(timeout=options.timeout_s)
-        except subprocess.TimeoutExpired:
-            code = None
-        finally:
-            try:
-                os.killpg(process.pid, signal.SIGKILL)  # pytest, its worker and anything they left behind
-            except (ProcessLookupError, PermissionError):
-                pass
-            process.wait()
-            reader.join(timeout=5)
+        output_path = Path(private) / "output.txt"
+        if options.fork_server and _fork_server_available():
+            code = _run_forked(args[3:], options.suites.parent, env, output_path, options.timeout_s)
+        else:
+            code = _run_fresh(args, options.suites.parent, env, output_path, options.timeout_s)
+        output = _read_capped(output_path)
         result.seconds = round(time.monotonic() - start, 1)
         if code is None:
             result.status = f"grading failed: the run took longer than {options.timeout_s:g} s and was stopped"

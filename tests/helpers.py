@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STEPS = sorted(p.name for p in (REPO / "solutions").glob("step[0-9][0-9]") if p.is_dir())
+
+
+def readme_points(step: str) -> int | None:
+    """The points the README's step table gives ``step`` (None if it has no "ready" row).
+
+    tests/test_suites.py checks that they are the points of the step's suite, so other tests can
+    compare with them instead of running the suite again.
+    """
+    row = re.search(rf"^\| \[{step}\].*?\| (\d+) \| ready \|$", (REPO / "README.md").read_text(), re.M)
+    return int(row.group(1)) if row else None
 
 
 class SuiteServer:

@@ -8,15 +8,9 @@ import re
 
 import pytest
 
-from helpers import REPO, STEPS, copy_solutions, run_suite
+from helpers import REPO, STEPS, copy_solutions, readme_points, run_suite
 
 MODES = {"sandbox": (), "in-process": ("--in-process",)}
-
-
-def readme_points(step: str) -> int | None:
-    """The points the README's step table gives ``step`` (None if it has no "ready" row)."""
-    row = re.search(rf"^\| \[{step}\].*?\| (\d+) \| ready \|$", (REPO / "README.md").read_text(), re.M)
-    return int(row.group(1)) if row else None
 
 
 @pytest.mark.parametrize("mode", MODES)
