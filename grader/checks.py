@@ -63,15 +63,29 @@ def expect_close(actual: Any, expected: torch.Tensor, *, name: str = "the result
         return
     # A mistake may change the shape too (step 11's cache holding n_head heads instead of n_kv_head),
     # so the known mistakes are tried before a shape difference is reported.
+    name_a_known_mistake(tensor, expected, name=name, atol=atol, rtol=rtol, mistakes=mistakes)
+    if wrong_shape:
+        raise AssertionError(f"{name} should have shape {tuple(expected.shape)}, got {tuple(tensor.shape)}")
+    raise AssertionError(f"{name} is wrong: {describe_difference(tensor, expected)}")
+
+
+def name_a_known_mistake(actual: Any, expected: torch.Tensor, *, name: str = "the result", atol: float = 1e-5,
+                         rtol: float = 1e-4, mistakes: Mapping[str, torch.Tensor] | None = None) -> None:
+    """Fail with a mistake's hint if ``actual`` is what that mistake computes; else do nothing.
+
+    For a check made before the one that decides (expect_close): e.g. an input where a mistake
+    still gives an answer, tried before the input where it would crash.
+    """
+    tensor = _as_tensor(actual)
+    if tensor is None:
+        return
+    expected = torch.as_tensor(expected)
     for message, wrong in (mistakes or {}).items():
         wrong = torch.as_tensor(wrong)
         # A mistake may give NaN (a softmax over a row of -inf): NaN in the same places still matches.
         if _close(tensor, wrong, atol, rtol, equal_nan=True) and not _close(wrong, expected, atol, rtol):
             with hint_block(message):
                 raise AssertionError(f"{name} matches a known mistake: {message}")
-    if wrong_shape:
-        raise AssertionError(f"{name} should have shape {tuple(expected.shape)}, got {tuple(tensor.shape)}")
-    raise AssertionError(f"{name} is wrong: {describe_difference(tensor, expected)}")
 
 
 def gradients_by_definition(definition: Callable, x: torch.Tensor, weights: Mapping[str, torch.Tensor],

@@ -139,6 +139,11 @@ def test_logits_follow_the_architecture(student, generator):
     model = student.mlp_lm.FeedForwardLM(V, C, 2)
     idx = torch.randint(0, V, (2, 5), generator=generator)
     logits, _ = model(idx)
+    with hint("two forward passes of the same model on the same ids differ: something in forward is random, "
+              "most likely a dropout layer. This model has no dropout (it comes with the transformer, step 07)"):
+        again, _ = model(idx)
+        if isinstance(logits, torch.Tensor) and isinstance(again, torch.Tensor) and logits.shape == again.shape:
+            assert torch.allclose(again, logits, rtol=0, atol=0, equal_nan=True), "forward is not deterministic"
     variants = recomputed_logits(student.probe(mlp_parameters, model), idx)
     missing = {f"the ReLU after Linear layer {i + 1} is missing: every hidden layer is a Linear followed by "
                f"a ReLU": variants[f"no relu after {i}"] for i in range(2)}

@@ -49,6 +49,8 @@ def attention_mistakes(q, k, v, mask=None, part=0):
         "the scores are not scaled: divide q @ k^T by sqrt(d_k)": attention_variant(q, k, v, mask, scale=1.0),
         "the scores are divided by sqrt(d_v): the scale comes from the size of the queries and keys, d_k":
             attention_variant(q, k, v, mask, scale=math.sqrt(v.shape[-1])),
+        "the scores are divided by sqrt(T), the number of keys: the scale is sqrt(d_k), the length of each query "
+        "and key vector, whatever the sequence length": attention_variant(q, k, v, mask, scale=math.sqrt(k.shape[-2])),
         "the softmax runs over the queries (dim=-2): each query's weights over the KEYS (dim=-1) must sum to 1":
             attention_variant(q, k, v, mask, softmax_dim=-2),
     }

@@ -36,7 +36,7 @@ def slices_of_heads(x: torch.Tensor, n_head: int) -> torch.Tensor:
 
 
 def multi_head_variant(x, weights, n_head, causal=True, split="slices", merge="concat", scale=None,
-                       head_order=None, project=True):
+                       head_order=None, project=True, softmax_dim=-1, masking="before softmax"):
     """Multi-head attention from a module's weights; right by default, the options make it a mistake."""
     Bx, Tx, Cx = x.shape
     hs = Cx // n_head
@@ -46,8 +46,16 @@ def multi_head_variant(x, weights, n_head, causal=True, split="slices", merge="c
         q, k, v = (slices_of_heads(t, n_head) for t in (q, k, v))
     else:  # one reshape straight to (B, nh, T, hs), without the transpose
         q, k, v = (t.reshape(Bx, n_head, Tx, hs) for t in (q, k, v))
-    mask = torch.ones(Tx, Tx).tril().bool() if causal else None
-    heads = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=scale)  # (B, nh, T, hs)
+    scores = q @ k.transpose(-2, -1) * (1 / math.sqrt(hs) if scale is None else scale)  # (B, nh, T, T)
+    future = ~torch.ones(Tx, Tx).tril().bool()
+    if causal and masking == "before softmax":
+        scores = scores.masked_fill(future, float("-inf"))
+    elif causal and masking == "zero scores":
+        scores = scores.masked_fill(future, 0.0)
+    attention = F.softmax(scores, dim=softmax_dim)  # (B, nh, T, T)
+    if causal and masking == "after softmax":
+        attention = attention.masked_fill(future, 0.0)
+    heads = attention @ v  # (B, nh, T, hs)
     if head_order is not None:
         heads = heads[:, head_order]
     if merge == "concat":
@@ -69,15 +77,23 @@ def multi_head_mistakes(x, weights, n_head, causal=True):
         "the scores are scaled by sqrt(n_embd): each head's dot products have head_size terms, scale by "
         "sqrt(head_size)": variant(scale=1 / math.sqrt(x.shape[-1])),
         "the scores are not scaled: divide by sqrt(head_size)": variant(scale=1.0),
+        "the scores are divided by sqrt(T), the number of keys: the scale is sqrt(head_size), the length of each "
+        "head's query and key vectors": variant(scale=1 / math.sqrt(x.shape[-2])),
         "the scores are divided by head_size (or scaled twice: q / sqrt(head_size) passed into an attention that "
         "scales again): divide by sqrt(head_size) once": variant(scale=1 / (x.shape[-1] // n_head)),
         "W_O is missing: apply out_proj to the concatenated heads": variant(project=False),
         "the heads are concatenated in the wrong order: head 0 first, head n_head - 1 last":
             variant(head_order=list(range(n_head))[::-1]),
+        "the softmax runs over the queries (dim=-2 or dim=2): each query's weights over the KEYS, the last dim, "
+        "must sum to 1": variant(softmax_dim=-2),
     }
     if causal:
         mistakes["the future is not masked: use self.mask[:T, :T] when self.causal"] = \
             multi_head_variant(x, weights, n_head, causal=False)
+        mistakes["the mask is applied after the softmax: fill the future's SCORES with -inf before it, so each "
+                 "row's kept weights still sum to 1"] = variant(masking="after softmax")
+        mistakes["the future's scores are filled with 0 instead of -inf: exp(0) = 1, so the future still gets "
+                 "weight"] = variant(masking="zero scores")
     return mistakes
 
 

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from grader import hint, points
-from grader.checks import expect_a_formula, expect_close
+from grader.checks import expect_a_formula, expect_close, name_a_known_mistake
 from grader.probes import (adam_steps, load_parameters, named_parameter_shapes, parameter_shapes, parameters_by_name,
                            submodules_of_class, torch_functions_of)
 
@@ -104,6 +104,60 @@ def reference_logits(gpt_module, settings, weights, idx) -> torch.Tensor:
         return model(idx)[0]
 
 
+def logits_by_definition(weights: dict, idx: torch.Tensor, n_head: int = N_HEAD, final_norms: int = 1,
+                         first_position: int = 0, residual: bool = True) -> torch.Tensor:
+    """The GPT's logits in eval mode, from its weights by the definition (the test's own code).
+
+    Right by default; the options make it what a mistake computes: blocks with another number of
+    heads, ln_f applied ``final_norms`` times, positions counted from ``first_position``, blocks
+    without their residual connections.
+    """
+    def norm(x, name):
+        return F.layer_norm(x, x.shape[-1:], weights[f"{name}.weight"], weights.get(f"{name}.bias"))
+
+    def linear(x, name):
+        return F.linear(x, weights[f"{name}.weight"], weights.get(f"{name}.bias"))
+
+    B, T = idx.shape
+    table = weights["token_embedding.weight"]  # (V, C)
+    x = table[idx] + weights["position_embedding.weight"][first_position:first_position + T]  # (B, T, C)
+    n_layer = sum(name.endswith(".ln_1.weight") for name in weights)
+    for i in range(n_layer):
+        block = f"blocks.{i}"
+        h = norm(x, f"{block}.ln_1")
+        q, k, v = (linear(h, f"{block}.attn.{name}").view(B, T, n_head, -1).transpose(1, 2)
+                   for name in ("query", "key", "value"))  # (B, nh, T, hs)
+        attended = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, -1)
+        attended = linear(attended, f"{block}.attn.out_proj")  # (B, T, C)
+        x = x + attended if residual else attended
+        thought = linear(F.gelu(linear(norm(x, f"{block}.ln_2"), f"{block}.mlp.fc")), f"{block}.mlp.proj")
+        x = x + thought if residual else thought
+    for _ in range(final_norms):
+        x = norm(x, "ln_f")
+    return x @ table.T  # (B, T, V)
+
+
+def forward_mistakes(weights: dict, idx: torch.Tensor) -> dict:
+    """Named wrong logits (for expect_close), each from one mistake in the forward pass."""
+    T = idx.shape[1]
+    mistakes = {
+        "the blocks attend with a single head of size n_embd: give every Block config.n_head heads":
+            logits_by_definition(weights, idx, n_head=1),
+        "ln_f is applied twice: once, after the last block and before the head":
+            logits_by_definition(weights, idx, final_norms=2),
+        "ln_f is not applied: the head reads ln_f(x), the output of the last block normalised":
+            logits_by_definition(weights, idx, final_norms=0),
+        "the blocks' outputs replace x instead of adding to it: the residual connections are lost (is each "
+        "Block's forward x + attn(ln_1(x)), then x + mlp(ln_2(x))?)": logits_by_definition(weights, idx, residual=False),
+    }
+    if T < BLOCK:
+        mistakes["the positions start at 1: position t is row t of the table, torch.arange(T) starts at 0"] = \
+            logits_by_definition(weights, idx, first_position=1)
+        mistakes["the positions are the LAST T rows of the table: position t is row t, torch.arange(T), for any T"] = \
+            logits_by_definition(weights, idx, first_position=BLOCK - T)
+    return mistakes
+
+
 def loaded_model(student, generator, **changes):
     """A student GPT in eval mode holding seeded weights."""
     model = student.gpt.GPT(config(student, **changes))
@@ -159,7 +213,7 @@ def test_logits_match_the_reference_on_the_same_weights(student, grading_seed, s
     with hint("without targets, forward returns (logits, None): no loss to compute, so None, not 0"):
         assert loss is None, f"without targets the loss should be None, got {loss!r}"
     # 2e-3: GELU's tanh form (accepted in step 07) moves these logits by up to ~1e-3; every mistake moves them by ~1.
-    expect_close(logits, expected, name="the logits", atol=2e-3, rtol=1e-3)
+    expect_close(logits, expected, name="the logits", atol=2e-3, rtol=1e-3, mistakes=forward_mistakes(weights, idx))
     # The same tokens with the last one changed: a causal model gives the same logits everywhere before it.
     changed = idx.clone()
     changed[:, -1] = (idx[:, -1] + 1) % V
@@ -177,7 +231,11 @@ def test_logits_match_the_reference_on_the_same_weights(student, grading_seed, s
                 "it, a repeated token gives the same logits at every position",
         builds_on={**PARTS, "step03 LearnedPositionalEmbedding": EARLIER["step03 LearnedPositionalEmbedding"]})
 def test_positions_are_added(student, generator):
-    model, _ = loaded_model(student, generator)
+    model, weights = loaded_model(student, generator)
+    # A shorter input first: positions counted from 1 give logits there, and overrun the table at full length.
+    shorter = torch.randint(0, V, (2, BLOCK - 3), generator=generator)  # from 1 and from the end differ
+    name_a_known_mistake(model(shorter)[0], logits_by_definition(weights, shorter), name="the logits of a short input",
+                         atol=2e-3, rtol=1e-3, mistakes=forward_mistakes(weights, shorter))
     logits, _ = model(torch.full((1, BLOCK), 3))  # one token, repeated: only the positions tell them apart
     spread = float((logits[0] - logits[0, :1]).detach().abs().max())
     assert spread > 1e-3, "the logits are the same at every position of a repeated token"

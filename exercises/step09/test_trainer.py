@@ -207,10 +207,23 @@ def test_same_seed_same_losses(student, generator):
     assert runs["first"] != runs["other seed"], "seed 1 gave exactly the losses of seed 0: config.seed is not used"
 
 
+@points(1, hint="give get_batch the data's device: get_batch(..., device=train_ids.device). The batches must be "
+                "made where the data and the model are: with course train --device cuda, a batch left on the CPU "
+                "stops the first step with 'Expected all tensors to be on the same device'",
+        builds_on=GET_BATCH)
+def test_batches_are_made_on_the_device_of_the_data(student, generator):
+    ids = random_ids(generator, 120)
+    devices = student.probe(devices_given_to_get_batch, student.trainer.train, student.probe(table_lm), ids[:100],
+                            ids[100:], train_config(student, steps=3))
+    assert devices, "train never called your step 02 get_batch"
+    assert devices == ["cpu"] * len(devices), f"get_batch was given the devices {devices} (None: no device at " \
+        "all, so its default 'cpu' even when the data is on a GPU)"
+
+
 # --- checkpoints -----------------------------------------------------------------------------
 
 @points(2, hint="a checkpoint is one dict with exactly the documented keys: format, step, model, optimizer, "
-                "train_config, rng {'torch', 'batches'} and extra",
+                "train_config, rng {'torch', 'cuda', 'batches'} and extra",
         builds_on=LOOP)
 def test_checkpoint_holds_the_documented_state(student, generator, tmp_path):
     ids = random_ids(generator, 120)
@@ -235,8 +248,14 @@ def test_checkpoint_holds_the_documented_state(student, generator, tmp_path):
     assert {"state", "param_groups"} <= set(checkpoint["optimizer"]), "checkpoint['optimizer'] is its state_dict()"
     assert checkpoint["train_config"] == student.probe(fields_of, config), \
         "train_config is dataclasses.asdict(config)"
-    assert set(checkpoint["rng"]) == {"torch", "batches"}, "rng holds the states of both generators"
-    assert all(isinstance(state, torch.Tensor) and state.dtype == torch.uint8 for state in checkpoint["rng"].values())
+    with hint("rng holds torch's generator ('torch'), the GPU's generators ('cuda': torch.cuda.get_rng_state_all(), "
+              "an empty list here; on a GPU dropout draws from them) and the batch generator ('batches')"):
+        assert set(checkpoint["rng"]) == {"torch", "cuda", "batches"}, f"rng holds {sorted(checkpoint['rng'])}"
+        states = [checkpoint["rng"]["torch"], checkpoint["rng"]["batches"], *checkpoint["rng"]["cuda"]]
+        assert all(isinstance(state, torch.Tensor) and state.dtype == torch.uint8 for state in states), \
+            "a generator's state is a uint8 tensor (get_rng_state(), get_state())"
+        assert isinstance(checkpoint["rng"]["cuda"], list), "rng['cuda'] is the list get_rng_state_all() returns"
+        assert len(checkpoint["rng"]["cuda"]) == torch.cuda.device_count(), "one state per GPU"
     assert checkpoint["extra"] == extra, "extra must be stored as given"
     assert sorted(p.name for p in path.parent.iterdir()) == ["checkpoint.pt"], \
         f"files left next to the checkpoint: {sorted(p.name for p in path.parent.iterdir())}"
@@ -439,6 +458,35 @@ def records_of_training(train, model, train_ids, val_ids, config) -> list:
     records = []
     train(model, train_ids, val_ids, config, on_record=lambda record: records.append(dict(record)))
     return records
+
+
+def devices_given_to_get_batch(train, model, train_ids, val_ids, config) -> list:
+    """Train, recording the ``device`` of every call of step 02's get_batch (by its code, under any name):
+    the device's type, or None where the call left it at its default."""
+    import inspect
+    import sys
+
+    trainer = sys.modules[train.__module__]
+    dataset = sys.modules[f"{trainer.__name__.rsplit('.', 2)[0]}.step02.dataset"]
+    code = inspect.unwrap(dataset.get_batch).__code__
+    default = inspect.signature(dataset.get_batch).parameters["device"].default
+    devices = []
+
+    def profile(frame, event, arg):
+        if event == "call" and frame.f_code is code:
+            device = frame.f_locals.get("device")
+            try:
+                devices.append(None if device is default else torch.device(device).type)
+            except (TypeError, RuntimeError):
+                devices.append(repr(device)[:40])
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        train(model, train_ids, val_ids, config)
+    finally:
+        sys.setprofile(previous)
+    return devices
 
 
 def save_something_unpicklable(save_checkpoint, path):

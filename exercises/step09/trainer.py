@@ -21,7 +21,8 @@ them:
 The loop, for step s = start, ..., steps - 1:
 
     lr = lr_at(s)  -> every parameter group of the optimiser
-    x, y = get_batch(train_ids, ...)                 (your step 02, the batch generator)
+    x, y = get_batch(train_ids, ...)                 (your step 02, the batch generator,
+                                                     on the device of train_ids)
     _, loss = model(x, y)                            stop if not finite
     zero the gradients, loss.backward()
     clip the gradients (or only measure their norm) stop if not finite
@@ -45,7 +46,7 @@ from ..step02.dataset import get_batch
 from .loss import bits_per_token, perplexity
 from .optimization import clip_grad_norm, configure_optimizer, global_grad_norm, lr_at
 
-CHECKPOINT_FORMAT = "gpt-course-checkpoint-1"
+CHECKPOINT_FORMAT = "gpt-course-checkpoint-2"  # 2: the GPU generators joined "rng"
 
 
 class TrainingDiverged(RuntimeError):
@@ -166,7 +167,9 @@ def train(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Tensor
     the optimiser, both generators and the step from it, then go on from that step.
 
     Each step sets the learning rate ``lr_at(step, ...)`` on every parameter group, takes a
-    batch with your step 02 ``get_batch(train_ids, batch_size, block_size, generator)``,
+    batch with your step 02 ``get_batch(train_ids, batch_size, block_size, generator,
+    device=train_ids.device)`` (the batch goes where the data is: on a GPU with
+    ``course train --device cuda``, where the model is too),
     and clips the gradients to ``grad_clip`` when it is > 0 (when it is 0, only measure
     their global norm with ``global_grad_norm``). A nan or inf loss or gradient norm raises
     ``TrainingDiverged`` before ``optimizer.step()``, so the model's weights and the
@@ -176,9 +179,10 @@ def train(model: torch.nn.Module, train_ids: torch.Tensor, val_ids: torch.Tensor
     ``"format"`` (CHECKPOINT_FORMAT), ``"step"`` (the steps done), ``"model"`` and
     ``"optimizer"`` (their ``state_dict()``), ``"train_config"``
     (``dataclasses.asdict(config)``), ``"rng"`` (``{"torch": torch.get_rng_state(),
-    "batches": the batch generator's get_state()}``) and ``"extra"`` (the ``extra`` dict, for
-    the caller's model config and tokenizer). It is saved every ``checkpoint_interval``
-    steps and after the last step.
+    "cuda": torch.cuda.get_rng_state_all(), "batches": the batch generator's get_state()}``;
+    on a GPU dropout draws from the GPU's own generator, and without one that list is empty)
+    and ``"extra"`` (the ``extra`` dict, for the caller's model config and tokenizer). It is
+    saved every ``checkpoint_interval`` steps and after the last step.
 
     Args:
         model: ``forward(x, y) -> (logits, loss)``; trained in place, in train mode.
