@@ -308,6 +308,12 @@ def train_run(kind: str, data: str, preset: str, overrides: dict, out: Path, *, 
         raise CommandError(f"{data}: {ids.numel()} characters are too few for block_size {settings['block_size']}: "
                            "use more text or a smaller --block-size")
     config = train_config(trainer, settings)
+    if device == "cpu":
+        # One seed, one run: with several threads, the backward pass of an embedding lookup (an
+        # indexed add into the table) sums repeated ids in whatever order the threads finish, and
+        # losses drifted by 1e-7 between two runs of the same seed. The deterministic kernels cost
+        # nothing measurable here. (On a GPU two runs gave equal losses without them.)
+        torch.use_deterministic_algorithms(True)
     torch.manual_seed(config.seed)  # the initial weights
     model = build_model(kind, tokenizer.vocab_size, settings, use_solutions).to(device)
     if settings.get("fused_attention") and kind == "transformer":

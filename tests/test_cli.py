@@ -71,6 +71,20 @@ def test_sample_is_reproducible_and_continues_the_prompt(trained):
     assert greedy.strip() == "ab" * 16  # the learned pattern, followed exactly
 
 
+def test_one_seed_gives_one_run_on_two_threads(tmp_path):
+    # Two threads sum an embedding's gradient in the order they finish unless torch's deterministic
+    # kernels are on: the losses of two runs then differ in their last digits.
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    runs = []
+    for name in ("first", "second"):
+        code, _, stderr = course("train", "--model", "transformer", "--data", "abab", "--preset", "small",
+                                 "--n-layer", "1", "--steps", "60", "--solutions", "--quiet", "--sample-chars", "0",
+                                 "--out", str(tmp_path / name), env=env)
+        assert code == 0, stderr
+        runs.append((tmp_path / name / "metrics.csv").read_text())
+    assert runs[0] == runs[1], "two runs with one seed wrote different metrics"
+
+
 def test_resume_finishes_the_run(tmp_path):
     args = ["train", "--model", "bigram", "--data", "abab", "--preset", "tiny", "--solutions", "--quiet",
             "--out", str(tmp_path), "--sample-chars", "0"]
