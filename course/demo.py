@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 ACCENTED = "Café déjà vu, naïve señor 🙂 — ¿qué tal?"
 # The end-to-end run: about a minute on two CPU cores (the project's test of the demo runs fewer).
 DEMO_STEPS = int(os.environ.get("COURSE_DEMO_STEPS", 1500))
+# Step 08's 2-vs-4-layer comparison: 400 steps each, or fewer when the whole demo is shortened.
+COMPARE_STEPS = min(400, DEMO_STEPS)
 
 
 def implementation() -> str:
@@ -227,15 +229,16 @@ def demo_gpt(text: str) -> None:
         torch.manual_seed(0)
         model = gpt.GPT(config)
         start = time.perf_counter()
-        losses = bigram.train(model, ids, steps=400, batch_size=16, block_size=32, lr=3e-3, seed=0)
-        seconds = (time.perf_counter() - start) / 400
+        losses = bigram.train(model, ids, steps=COMPARE_STEPS, batch_size=16, block_size=32, lr=3e-3,
+                              seed=0)
+        seconds = (time.perf_counter() - start) / COMPARE_STEPS
         print(f"  {n_layer} layers: {gpt.gpt_parameter_count(config)} parameters, {seconds * 1000:.0f} ms per step, "
-              f"loss {losses[0]:.3f} -> {sum(losses[-20:]) / 20:.3f} in 400 steps")
+              f"loss {losses[0]:.3f} -> {sum(losses[-20:]) / 20:.3f} in {COMPARE_STEPS} steps")
         models[n_layer] = model
     model = models[4].eval()
     prompt = torch.tensor([tokenizer.encode("ROMEO:")])
     sample = model.generate(prompt, 150, generator=torch.Generator().manual_seed(0))
-    print("sample from the 4-layer model (400 steps of training; step 09 trains for real):")
+    print(f"sample from the 4-layer model ({COMPARE_STEPS} steps of training; step 09 trains for real):")
     print(tokenizer.decode(sample[0].tolist()))
 
 

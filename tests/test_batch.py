@@ -167,21 +167,22 @@ def test_an_import_that_never_ends_costs_one_timeout(batch):
 
 
 def test_a_rerun_skips_graded_students_and_force_regrades(batch, tmp_path):
+    # The batch above graded both honest students; here it is as if it had stopped after the first.
     out = tmp_path / "out"
     submissions = tmp_path / "submissions"
-    shutil.copytree(batch["submissions"] / "honest-correct", submissions / "a")
-    shutil.copytree(batch["submissions"] / "honest-stub", submissions / "b")
-    first = grade(submissions, out)
-    assert first.returncode == 0, first.stderr[-2000:]
-    graded = (out / "results" / "a.json").stat().st_mtime_ns
-    (out / "results" / "b.json").unlink()  # as if the batch had been stopped before b was written
+    for student in ("honest-correct", "honest-stub"):
+        shutil.copytree(batch["submissions"] / student, submissions / student)
+    (out / "results").mkdir(parents=True)
+    shutil.copy2(batch["out"] / "results" / "honest-correct.json", out / "results")
+    graded = (out / "results" / "honest-correct.json").stat().st_mtime_ns
     second = grade(submissions, out)
+    assert second.returncode == 0, second.stderr[-2000:]
     assert "1 students were graded by an earlier run" in second.stdout
-    assert (out / "results" / "a.json").stat().st_mtime_ns == graded
-    assert rows(out)["b"]["step00"] == "0" and rows(out)["a"]["step00"] == str(FULL)
+    assert (out / "results" / "honest-correct.json").stat().st_mtime_ns == graded
+    assert rows(out)["honest-stub"]["step00"] == "0" and rows(out)["honest-correct"]["step00"] == str(FULL)
     third = grade(submissions, out, "--force")
     assert "earlier run" not in third.stdout
-    assert (out / "results" / "a.json").stat().st_mtime_ns != graded
+    assert (out / "results" / "honest-correct.json").stat().st_mtime_ns != graded
 
 
 def test_nbgrader_scores_join_the_gradebook(batch, tmp_path):
