@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -5,6 +6,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parent.parent))
+
+# pytest keeps the test modules it rewrites (for its assert messages) only where Python may write
+# bytecode. Some container images set PYTHONDONTWRITEBYTECODE: every suite run then rewrote and
+# compiled some 40 modules again, 0.5 s of each of the ~600 suite runs here. This process and
+# everything it starts (test workers, suite runs, `course` commands) may write it.
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+sys.dont_write_bytecode = False
 
 
 @pytest.hookimpl(trylast=True)  # after pytest-xdist has tagged each grouped test with its group
