@@ -21,6 +21,9 @@ from pathlib import Path
 from readme import cpu_name, fill_readme
 
 REPO = Path(__file__).resolve().parent.parent
+# As on most machines, Python may write bytecode: pytest then keeps the test modules it rewrites
+# instead of rewriting them in every run (some container images set PYTHONDONTWRITEBYTECODE).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def time_suite(step: str, *options: str, threads: int | None = None) -> float:
