@@ -596,6 +596,9 @@ MUTANTS = [
            "    V, T, C, L = config.vocab_size, config.block_size, config.n_embd, config.n_layer\n",
            "derive the number by hand"),
     # ---- step09: training -------------------------------------------------------------------
+    Mutant("step09", "decay_only_two_dim_weights", "optimization.py",
+           "decayed = [p for p in trainable if p.dim() >= 2]", "decayed = [p for p in trainable if p.dim() == 2]",
+           "2 OR MORE dims"),
     Mutant("step09", "checkpoint_without_the_gpu_generators", "trainer.py",
            "            \"rng\": {\"torch\": torch.get_rng_state(), \"cuda\": torch.cuda.get_rng_state_all(),\n"
            "                    \"batches\": batches.get_state()}",

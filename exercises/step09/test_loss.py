@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close
-from grader.probes import tensors_after_the_call, torch_functions_of
+from grader.probes import operations_of, tensors_after_the_call, torch_functions_of
 
 N, V = 12, 7
 B, T = 3, 5
@@ -92,13 +92,19 @@ def test_stable_for_large_logits(student, generator):
                 "F.nll_loss and torch.logsumexp do the step's work for you",
         builds_on={"cross_entropy": "test_matches_torch_cross_entropy"})
 def test_loss_is_written_by_hand(student, generator):
-    logits = torch.randn(N, V, generator=generator)
     targets = torch.randint(0, V, (N,), generator=generator)
-    observed = student.probe(torch_functions_of, student.loss.cross_entropy, logits, targets)
-    expect_close(observed["output"], F.cross_entropy(logits, targets), name="the loss")
-    used = sorted(name for name in observed["functions"]
-                  if name in {"cross_entropy", "log_softmax", "nll_loss", "logsumexp"})
-    assert not used, f"cross_entropy calls {used}"
+    # Ordinary logits and huge ones: a fallback to a library loss for large logits shows too.
+    for scale in (1.0, 1000.0):
+        logits = scale * torch.randn(N, V, generator=generator)
+        expected = F.cross_entropy(logits.double(), targets).float()
+        # Seen twice: the torch functions called from Python (any alias or module), and the operators
+        # that ran at the dispatcher, below Python, however they were reached.
+        functions = student.probe(torch_functions_of, student.loss.cross_entropy, logits, targets)
+        operators = student.probe(operations_of, student.loss.cross_entropy, logits, targets)
+        expect_close(functions["output"], expected, name="the loss", rtol=1e-4)
+        used = sorted(name for name in functions["functions"] + operators["operators"]
+                      if any(part in name for part in ("cross_entropy", "log_softmax", "nll_loss", "logsumexp")))
+        assert not used, f"cross_entropy calls {used}"
 
 
 # --- probes: run next to your code, return plain data ------------------------------------------

@@ -163,16 +163,19 @@ def test_optimizer_groups(student):
             raise AssertionError("frozen.weight is in the optimiser")
     with hint("the tied weight is one tensor: list parameters once (model.parameters() does), not per module"):
         assert len(all_names) == len(set(all_names)), f"a parameter appears twice: {all_names}"
-    if sorted(decayed["names"]) == ["hidden.bias", "norm.bias", "norm.weight"]:
+    if sorted(decayed["names"]) == PLAIN:
         with hint("the groups are swapped: group 0 is the decayed one (the 2-D weights), group 1 the 1-D ones"):
             raise AssertionError(f"group 0 holds {decayed['names']}")
     if "norm.weight" in decayed["names"]:
         with hint("the norm's scale is decayed: choose by p.dim() (2 or more dims are decayed), not by the name "
                   "'bias'"):
             raise AssertionError(f"decayed: {decayed['names']}")
-    assert sorted(decayed["names"]) == ["embed.weight", "hidden.weight"], \
+    if "mix.weight" not in decayed["names"]:
+        with hint("the 3-D weight is not decayed: every parameter with 2 OR MORE dims is (p.dim() >= 2, not == 2)"):
+            raise AssertionError(f"not decayed: {plain['names']}")
+    assert sorted(decayed["names"]) == DECAYED, \
         f"the decayed group holds {sorted(decayed['names'])}, expected the 2-D weights"
-    assert sorted(plain["names"]) == ["hidden.bias", "norm.bias", "norm.weight"], \
+    assert sorted(plain["names"]) == PLAIN, \
         f"the group without decay holds {sorted(plain['names'])}, expected the 1-D parameters"
     assert decayed["weight_decay"] == pytest.approx(0.1) and plain["weight_decay"] == 0.0, \
         f"weight decay per group: {decayed['weight_decay']} and {plain['weight_decay']}, expected 0.1 and 0"
@@ -186,7 +189,7 @@ def test_optimizer_groups(student):
     steps = [{name: torch.randn(p.shape, generator=generator) for name, p in before.items() if name != "frozen.weight"}
              for _ in range(2)]
     after = student.probe(take_steps, model, optimizer, steps)
-    expected = adamw_by_hand(before, steps, lr=3e-3, betas=(0.8, 0.95), decayed={"embed.weight", "hidden.weight"},
+    expected = adamw_by_hand(before, steps, lr=3e-3, betas=(0.8, 0.95), decayed=set(DECAYED),
                              weight_decay=0.1)
     for name, value in expected.items():
         expect_close(after[name], value, name=f"{name} after two optimiser steps", rtol=1e-4, atol=1e-6)
@@ -229,17 +232,24 @@ def gradients_of(module: nn.Module) -> list:
 
 
 class SmallModel(nn.Module):
-    """An embedding tied to an output layer, a hidden layer, a LayerNorm, and a frozen layer."""
+    """An embedding tied to an output layer, a hidden layer, a convolution (its weight has 3 dims),
+    a LayerNorm, and a frozen layer."""
 
     def __init__(self):
         super().__init__()
         self.embed = nn.Embedding(10, 6)
         self.hidden = nn.Linear(6, 6)
+        self.mix = nn.Conv1d(6, 6, kernel_size=3)
         self.norm = nn.LayerNorm(6)
         self.head = nn.Linear(6, 10, bias=False)
         self.head.weight = self.embed.weight  # tied: one tensor, two modules
         self.frozen = nn.Linear(6, 6, bias=False)
         self.frozen.weight.requires_grad_(False)
+
+
+# SmallModel's parameters by group: 2 or more dims decayed, 1 dim not (the frozen weight in neither).
+DECAYED = ["embed.weight", "hidden.weight", "mix.weight"]
+PLAIN = ["hidden.bias", "mix.bias", "norm.bias", "norm.weight"]
 
 
 def small_model() -> nn.Module:

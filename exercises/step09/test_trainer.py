@@ -63,6 +63,10 @@ def test_evaluate_scores_every_token_once(student, generator):
         result = student.trainer.evaluate(model, ids, BLOCK, batch_size)
         assert isinstance(result, dict) and {"loss", "perplexity", "bits_per_token", "tokens"} <= set(result), \
             f"evaluate returns a dict with loss, perplexity, bits_per_token and tokens, got {result!r}"
+        with hint("evaluate returns plain Python numbers: floats for loss, perplexity and bits_per_token "
+                  "(loss.item()), an int for tokens, not tensors"):
+            kinds = {key: type(result[key]).__name__ for key in ("loss", "perplexity", "bits_per_token", "tokens")}
+            assert kinds == {"loss": "float", "perplexity": "float", "bits_per_token": "float", "tokens": "int"}, kinds
         losses = per_token_loss(weights["table"], weights["bias"], ids)
         expected = losses.mean()
         overlapping = torch.stack([per_token_loss(weights["table"], weights["bias"], ids[s:s + BLOCK + 1]).mean()
@@ -123,7 +127,9 @@ def test_evaluate_runs_in_eval_mode_without_gradients(student, generator):
 @points(5, hint="the loop differs from the documented one: per step set lr_at(step) on every group, get_batch with "
                 "the batch generator, loss, zero_grad, backward, clip (or measure) the gradient norm, "
                 "optimizer.step(); the optimiser from configure_optimizer; both generators seeded with config.seed",
-        builds_on=GET_BATCH)
+        builds_on={**GET_BATCH, **EVALUATE, "lr_at": "test_schedule_values",
+                   "global_grad_norm": "test_global_grad_norm", "clip_grad_norm": "test_clipping_matches_torch",
+                   "configure_optimizer": "test_optimizer_groups"})
 def test_train_matches_a_replay_of_the_documented_loop(student, generator):
     ids = random_ids(generator, 200)
     train_ids, val_ids = ids[:160], ids[160:]
