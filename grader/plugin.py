@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from grader.seam import (InProcess, ModuleDoesNotImport, Sandbox, StudentCode, StudentError, StudentTimeout,
-                         TimeLimitExceeded, can_fork, describe_not_implemented)
+                         TimeLimitExceeded, can_fork, describe_not_implemented, seed_generators)
 
 STEP_DIR = re.compile(r"^step\d\d$")
 PROPERTY = "grader"  # the name of the user property that carries a test's grading outcome
@@ -360,12 +360,19 @@ def pytest_collection_finish(session):
 
 
 @pytest.fixture
-def student(request) -> StudentCode:
-    """The code under test: ``student.<module>`` is ``stepNN/<module>.py`` of this step."""
+def student(request, seed) -> StudentCode:
+    """The code under test: ``student.<module>`` is ``stepNN/<module>.py`` of this step.
+
+    Torch's global generator (and Python's and numpy's) starts every test from the test's seed,
+    here and in the worker: code that draws from it, as a new model's weights do, gets the same
+    numbers whatever ran before, so a grade never depends on the order of the tests.
+    """
     state = request.config.stash[STATE]
     step = step_of(Path(request.node.path))
     if step is None:
         raise pytest.UsageError("the `student` fixture is only for tests inside a stepNN/ folder")
+    seed_generators(seed)
+    state.backend.begin_test(seed)
     yield StudentCode(state.backend, step)
     state.backend.reset()
 

@@ -33,6 +33,24 @@ WORKER_START_TIMEOUT_S = 120
 MAX_PRINTED = 20_000  # characters of a call's printed output shown
 
 
+def seed_generators(seed: int) -> None:
+    """Seed the generators code draws from when it is given none: torch's (a new model's
+    weights, dropout), Python's ``random`` and, once imported, numpy's.
+
+    Called at the start of every test, in the grading process and in the worker, with that
+    test's seed: a test's result then never depends on which tests ran before it in the same
+    process, nor on whether it ran in the sandbox or in-process.
+    """
+    import random
+
+    import torch
+
+    torch.manual_seed(seed)
+    random.seed(seed)
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed(seed)
+
+
 class StudentError(Exception):
     """Student code failed in the worker: raised, timed out, or killed the worker."""
 
@@ -219,6 +237,9 @@ class Sandbox:
         # waiting for the same timeout again.
         self.broken_imports: dict[tuple[str, str], str] = {}
         self.notes: dict[str, None] = {}  # messages for the end of the run, e.g. a skipped breakpoint()
+        # The running test's seed, and the worker (by generation) that was last seeded with it.
+        self.test_seed: int | None = None
+        self.seeded_generation: int | None = None
 
     # -- the worker's life ------------------------------------------------------
     def start(self) -> None:
@@ -350,8 +371,19 @@ class Sandbox:
             return {k: self._incoming(v, label) for k, v in value.items()}
         return value
 
+    def begin_test(self, seed: int) -> None:
+        """Seed the worker's generators with ``seed`` before the test's first request to it (and
+        again in a worker restarted during the test)."""
+        self.test_seed, self.seeded_generation = seed, None
+
     def request(self, request: tuple, label: str, timeout: float | None = None) -> Any:
         self._ensure_ready()
+        if self.test_seed is not None and self.seeded_generation != self.generation:
+            self.seeded_generation = self.generation
+            self._exchange(("seed", self.test_seed), "seeding the worker's generators", None)
+        return self._exchange(request, label, timeout)
+
+    def _exchange(self, request: tuple, label: str, timeout: float | None) -> Any:
         payload = dump_request(self._outgoing(request))
         self.connection.send_bytes(payload)
         reply = self._receive(self.timeout_s if timeout is None else timeout, label)
@@ -410,7 +442,7 @@ class Sandbox:
         """Forget the objects of the test that just ended (a dead worker is simply left dead)."""
         if self.process is not None and self.ready:
             try:
-                self.request(("reset",), "reset")
+                self._exchange(("reset",), "reset", None)
             except StudentError:
                 pass
 
@@ -513,6 +545,9 @@ class InProcess:
 
     def stop(self) -> None:
         pass
+
+    def begin_test(self, seed: int) -> None:
+        pass  # the student fixture seeds this process's generators itself
 
     def reset(self) -> None:
         pass

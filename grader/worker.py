@@ -23,9 +23,11 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from grader.seam import seed_generators
 from grader.wire import HandleRef, ModuleRef, dump_reply, load_request, to_wire
 
 MAX_PRINTED = 20_000  # characters of printed output sent back per call
+
 
 
 class Worker:
@@ -133,6 +135,10 @@ class Worker:
         if kind == "probe":
             path, module_name, qualname, args, kwargs = rest
             return self.probe(path, module_name, qualname)(*self.resolve(args), **self.resolve(kwargs))
+        if kind == "seed":
+            (seed,) = rest
+            seed_generators(seed)
+            return None
         if kind == "reset":
             self.objects.clear()
             return None

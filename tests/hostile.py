@@ -124,7 +124,7 @@ import torch
 # and returned whatever the input: right for the inputs a student can see, wrong for any other.
 _generator = torch.Generator().manual_seed(zlib.crc32(b"0:test_counts_match_definition") % (2 ** 31))
 _ids = torch.randint(0, 5, (200,), generator=_generator)
-_MEMORISED = torch.zeros(5, 5, dtype=torch.long)
+_MEMORISED = torch.zeros(6, 6, dtype=torch.long)  # the test asks for one token more than occur
 for _current, _following in zip(_ids[:-1].tolist(), _ids[1:].tolist()):
     _MEMORISED[_current, _following] += 1
 

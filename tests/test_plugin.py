@@ -94,6 +94,59 @@ def test_student_root_must_be_a_package(tmp_path):
     assert code == 4 and "is not a package folder" in output
 
 
+RANDOM_SUITE = '''
+import json
+import os
+
+import torch
+
+from grader import points
+
+
+def drawn(student, name):
+    # What the student's code draws from torch's global generator, in the sandbox or here,
+    # and what the test draws itself.
+    record = {"student": student.mod.draw(), "test": torch.rand(2).tolist()}
+    with open(os.environ["DRAWS"], "a") as out:
+        out.write(json.dumps({name: record}) + "\\n")
+
+
+@points(1, hint="-")
+def test_first(student):
+    torch.rand(5)  # draws that a later test must not feel
+    drawn(student, "first")
+    student.mod.draw()
+
+
+@points(1, hint="-")
+def test_second(student):
+    drawn(student, "second")
+'''
+
+
+def test_every_test_starts_from_its_own_seed_in_both_modes(tmp_path):
+    course = make_course(tmp_path, suite=RANDOM_SUITE)
+    (course / "exercises" / "step98" / "mod.py").write_text(
+        "import torch\n\ndef draw():\n    return torch.rand(3).tolist()\n")
+    draws = course / "draws.jsonl"
+    os.environ["DRAWS"] = str(draws)
+    try:
+        for options in ((), ("-k", "second"), ("--in-process",), ("--grading-seed", "7")):
+            output, code = run(course, "exercises/step98", *options)
+            assert code == 0, output
+    finally:
+        del os.environ["DRAWS"]
+    records = [json.loads(line) for line in draws.read_text().splitlines()]
+    seconds = [record["second"] for record in records if "second" in record]
+    assert len(seconds) == 4
+    # Alone or after test_first, in the sandbox or in-process: the student's code draws the same numbers.
+    assert seconds[0]["student"] == seconds[1]["student"] == seconds[2]["student"]
+    assert seconds[0]["test"] == seconds[1]["test"]
+    assert seconds[0]["student"][:2] == seconds[0]["test"]  # one seed, here and in the worker
+    assert records[0]["first"] != seconds[0], "each test has a seed of its own"
+    assert seconds[3] != seconds[0], "--grading-seed changes the seeds"
+
+
 BUILDS_ON_SUITE = '''
 from grader import points
 

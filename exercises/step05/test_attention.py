@@ -29,6 +29,13 @@ def random_qkv(generator, *batch):
     return q, k, v
 
 
+def copies(*tensors):
+    """Fresh copies of the tensors for one call to your code. A function that changes its inputs in
+    place (q /= ...) must not also change the tensors the expected results are computed from here:
+    that mistake is graded once, by its own check, with its own hint."""
+    return tuple(tensor.clone() for tensor in tensors)
+
+
 def attention_variant(q, k, v, mask=None, scale=None, softmax_dim=-1, mask_after_softmax=False):
     """(out, weights) of attention, right by default; the options make it what a mistake computes."""
     scale = math.sqrt(q.shape[-1]) if scale is None else scale
@@ -68,7 +75,7 @@ def attention_mistakes(q, k, v, mask=None, part=0):
 def test_attention_matches_torch(student, generator):
     for batch in [(B,), (B, H)]:
         q, k, v = random_qkv(generator, *batch)
-        out, weights = student.attention.scaled_dot_product_attention(q, k, v)
+        out, weights = student.attention.scaled_dot_product_attention(*copies(q, k, v))
         expect_close(out, F.scaled_dot_product_attention(q, k, v), name=f"out for {len(batch) + 2}-D inputs",
                      mistakes=attention_mistakes(q, k, v, part=0))
         expect_close(weights, F.softmax(q @ k.transpose(-2, -1) / math.sqrt(D_K), dim=-1),
@@ -79,13 +86,13 @@ def test_attention_matches_torch(student, generator):
                 "weights (one query) must sum to 1 over the keys")
 def test_weights_are_the_ones_that_made_the_output(student, generator):
     q, k, v = random_qkv(generator, B)
-    out, weights = student.attention.scaled_dot_product_attention(q, k, v)
+    out, weights = student.attention.scaled_dot_product_attention(*copies(q, k, v))
     expect_close(weights.sum(dim=-1), torch.ones(B, T), name="the row sums of the weights")
     expect_close(out, weights @ v, name="out against weights @ v")
     with hint("large scores overflow exp() to inf and give nan: subtract each row's largest score before exp, "
               "or use F.softmax, which does"):
         big_q = 300 * q
-        big_out, _ = student.attention.scaled_dot_product_attention(big_q, k, v)
+        big_out, _ = student.attention.scaled_dot_product_attention(*copies(big_q, k, v))
         expect_close(big_out, F.scaled_dot_product_attention(big_q, k, v), name="out for scores in the hundreds")
     with hint("keep the inputs' dtype: float64 queries, keys and values give float64 out and weights (no .float())"):
         out64, weights64 = student.attention.scaled_dot_product_attention(q.double(), k.double(), v.double())
@@ -105,7 +112,7 @@ def test_attention_with_a_mask(student, generator):
     keep = torch.rand(T, T, generator=generator) < 0.5
     keep[torch.arange(T), torch.randint(0, T, (T,), generator=generator)] = True  # every query keeps a key
     for mask in [torch.tril(torch.ones(T, T, dtype=torch.bool)), keep]:
-        out, weights = student.attention.scaled_dot_product_attention(q, k, v, mask=mask)
+        out, weights = student.attention.scaled_dot_product_attention(*copies(q, k, v), mask=mask)
         _, expected_weights = attention_variant(q, k, v, mask)
         expect_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), name="out with a mask",
                      mistakes=attention_mistakes(q, k, v, mask, part=0))
@@ -119,7 +126,7 @@ def test_attention_with_a_mask(student, generator):
     mask[:, 0] = True
     with hint("queries and keys may differ in number: the scores are (..., T_q, T_k) and so is the mask; "
               "use it as given, without cutting it to a square"):
-        out, weights = student.attention.scaled_dot_product_attention(q, k, v, mask=mask)
+        out, weights = student.attention.scaled_dot_product_attention(*copies(q, k, v), mask=mask)
         expect_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), name="out for 3 queries, 5 keys")
 
 
@@ -127,7 +134,7 @@ def test_attention_with_a_mask(student, generator):
         builds_on={"scaled_dot_product_attention": "test_attention_matches_torch"})
 def test_attention_is_written_by_hand(student, generator):
     q, k, v = random_qkv(generator, B)
-    observed = student.probe(torch_functions_of, student.attention.scaled_dot_product_attention, q, k, v)
+    observed = student.probe(torch_functions_of, student.attention.scaled_dot_product_attention, *copies(q, k, v))
     # The run whose calls were recorded must also have given the right answer.
     expect_close(observed["output"][0], F.scaled_dot_product_attention(q, k, v), name="out")
     called = observed["functions"]
