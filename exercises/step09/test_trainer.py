@@ -309,21 +309,54 @@ def test_resume_continues_exactly(student, generator, tmp_path):
     with hint("stop_after interrupts the run, it does not shorten it: lr_at still spans config.steps"):
         assert first["lr"] == pytest.approx(whole["lr"][:6], rel=1e-9), "the rates before the interruption differ"
     assert load_saved_file(path)["step"] == 6, "after stop_after=6 the checkpoint should say 6 steps"
-    # A model with other weights: resuming must replace them with the checkpoint's.
+    # Models with other weights: resuming must replace them with the checkpoint's.
     second = student.trainer.train(student.probe(table_lm, dropout=0.3, seed=99), train_ids, val_ids, config,
-                                   checkpoint_path=path, resume=True)
+                                   checkpoint_path=path, resume=True, stop_after=8)
     with hint("the resumed run must go on from the checkpoint's step (6), not start again at 0"):
-        assert list(second["step"]) == list(range(6, 10)), f"the resumed run did steps {second['step']}"
+        assert list(second["step"])[:1] == [6], f"the resumed run did steps {second['step']}"
+    with hint("stop_after counts the steps of the whole run, resumed or not: resuming at step 6 with stop_after=8 "
+              "runs steps 6 and 7 (the loop ends at min(stop_after, config.steps), not start + stop_after)"):
+        assert list(second["step"]) == [6, 7], f"resuming at 6 with stop_after=8 did steps {second['step']}"
+        assert load_saved_file(path)["step"] == 8, "after stop_after=8 the checkpoint should say 8 steps"
+    third = student.trainer.train(student.probe(table_lm, dropout=0.3, seed=98), train_ids, val_ids, config,
+                                  checkpoint_path=path, resume=True)
+    assert list(third["step"]) == [8, 9], f"the second resume did steps {third['step']}"
     with hint("the resumed run's learning rates differ: lr_at the absolute step, with the schedule of config.steps"):
-        assert second["lr"] == pytest.approx(whole["lr"][6:], rel=1e-9)
+        assert second["lr"] + third["lr"] == pytest.approx(whole["lr"][6:], rel=1e-9)
     assert first["loss"] == whole["loss"][:6], "the first 6 steps differ from the uninterrupted run"
-    resumed, expected = torch.tensor(second["loss"]), torch.tensor(whole["loss"][6:])
+    resumed, expected = torch.tensor(second["loss"] + third["loss"]), torch.tensor(whole["loss"][6:])
     with hint("the first loss after resuming differs: restore the model's weights (load_state_dict) and both "
               "generators (torch.set_rng_state, batches.set_state) before the first step"):
         expect_close(resumed[:1], expected[:1], name="the first loss after resuming", atol=0, rtol=0)
     with hint("later losses differ: restore the optimiser's state (AdamW's running averages and step count) "
               "with optimizer.load_state_dict"):
         expect_close(resumed, expected, name="the losses after resuming", atol=0, rtol=0)
+
+
+@points(2, hint="save a checkpoint each time the steps done reach a multiple of checkpoint_interval "
+                "((step + 1) % checkpoint_interval == 0), with 'step' the steps done, not only at the end: a run "
+                "that crashes must lose fewer than checkpoint_interval steps",
+        builds_on={**CHECKPOINTS, "resume": "test_resume_continues_exactly"})
+def test_a_crash_loses_only_the_steps_since_the_last_checkpoint(student, generator, tmp_path):
+    ids = random_ids(generator, 150)
+    train_ids, val_ids = ids[:120], ids[120:]
+    config = train_config(student, steps=10, checkpoint_interval=3)
+    whole = student.trainer.train(student.probe(table_lm, dropout=0.3, seed=1), train_ids, val_ids, config)
+    path = tmp_path / "checkpoint.pt"
+    # The same run, but the process "dies" in the forward pass of step 8 (0-based), after 8 steps done.
+    with pytest.raises(Exception) as raised:
+        student.trainer.train(student.probe(crashing_lm, crash_at=8, dropout=0.3, seed=1), train_ids, val_ids,
+                              config, checkpoint_path=str(path))
+    assert "simulated crash" in str(raised.value), f"the crash should end the run as it is, got: {raised.value}"
+    assert path.is_file(), "no checkpoint survived the crash: save every checkpoint_interval steps, not only at the end"
+    saved = load_saved_file(path)["step"]
+    assert saved == 6, (f"with checkpoint_interval=3 and 8 steps done, the last checkpoint should be the one of 6 "
+                        f"steps done; it says {saved}")
+    resumed = student.trainer.train(student.probe(table_lm, dropout=0.3, seed=99), train_ids, val_ids, config,
+                                    checkpoint_path=str(path), resume=True)
+    assert list(resumed["step"]) == list(range(6, 10)), f"resuming after the crash did steps {resumed['step']}"
+    expect_close(torch.tensor(resumed["loss"]), torch.tensor(whole["loss"][6:]),
+                 name="the losses after resuming from the crash's checkpoint", atol=0, rtol=0)
 
 
 # --- divergence --------------------------------------------------------------------------------
@@ -370,6 +403,14 @@ def test_divergence_stops_with_advice(student, generator, tmp_path):
         after = student.probe(parameters_by_name, bomb)
         assert all(torch.equal(before[name], after[name]) for name in before), \
             "the weights changed: the update ran with an infinite gradient"
+    # The other way round: an infinite loss whose gradients stay finite (the inf is a constant term).
+    with hint("check the loss itself (torch.isfinite(loss)) right after the forward pass: an infinite loss can come "
+              "with finite gradients, and then the gradient-norm check alone lets the run go on"):
+        with pytest.raises(Exception) as raised:
+            student.trainer.train(student.probe(infinite_loss_lm, from_step=3), ids[:100], ids[100:],
+                                  train_config(student))
+        assert "TrainingDiverged" in type(raised.value).__name__ + str(raised.value), \
+            f"an infinite loss should raise TrainingDiverged, got {type(raised.value).__name__}: {raised.value}"
 
 
 # --- the stand-in models, and probes that run next to your code ------------------------------------
@@ -420,6 +461,44 @@ class GradientBombLM(TableLM):
     def forward(self, idx, targets=None):
         logits, loss = super().forward(idx, targets)
         return logits, None if loss is None else loss + 1e-3 * torch.sqrt(self.zero).sum()
+
+
+class CrashingLM(TableLM):
+    """A TableLM that raises in the forward pass of training step ``crash_at`` (0-based), like a process
+    that is killed there."""
+
+    def __init__(self, crash_at: int, dropout: float, seed: int):
+        super().__init__(dropout, seed)
+        self.crash_at = crash_at
+
+    def forward(self, idx, targets=None):
+        if self.training and sum(call["training"] for call in self.calls) == self.crash_at:
+            raise RuntimeError(f"simulated crash in training step {self.crash_at}")
+        return super().forward(idx, targets)
+
+
+class InfiniteLossLM(TableLM):
+    """A TableLM whose loss gains a constant +inf from training step ``from_step`` on: the loss is
+    infinite, yet every gradient stays finite."""
+
+    def __init__(self, from_step: int):
+        super().__init__()
+        self.from_step = from_step
+
+    def forward(self, idx, targets=None):
+        steps_before = sum(call["training"] for call in self.calls)
+        logits, loss = super().forward(idx, targets)
+        if loss is not None and self.training and steps_before >= self.from_step:
+            loss = loss + float("inf")
+        return logits, loss
+
+
+def crashing_lm(crash_at: int, dropout: float, seed: int) -> CrashingLM:
+    return CrashingLM(crash_at, dropout, seed)
+
+
+def infinite_loss_lm(from_step: int) -> InfiniteLossLM:
+    return InfiniteLossLM(from_step)
 
 
 def unstable_lm() -> UnstableLM:
