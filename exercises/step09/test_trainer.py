@@ -10,6 +10,7 @@ loss, every learning rate and the final weights with your run.
 import dataclasses
 import math
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -296,7 +297,7 @@ def test_checkpoint_writes_are_atomic(student, tmp_path):
 
 @points(3, hint="resume must restore everything the next step depends on: the weights, the optimiser's state, "
                 "torch's RNG state and the batch generator's, and the step (so lr_at continues, not restarts)",
-        builds_on=LOOP)
+        builds_on=CHECKPOINTS)
 def test_resume_continues_exactly(student, generator, tmp_path):
     ids = random_ids(generator, 150)
     train_ids, val_ids = ids[:120], ids[120:]
@@ -308,11 +309,19 @@ def test_resume_continues_exactly(student, generator, tmp_path):
     assert list(first["step"]) == list(range(6)), f"stop_after=6 should run steps 0..5, ran {first['step']}"
     with hint("stop_after interrupts the run, it does not shorten it: lr_at still spans config.steps"):
         assert first["lr"] == pytest.approx(whole["lr"][:6], rel=1e-9), "the rates before the interruption differ"
-    assert load_saved_file(path)["step"] == 6, "after stop_after=6 the checkpoint should say 6 steps"
+    with hint("save a checkpoint when the run ends, also when stop_after ends it (done == end, the end being "
+              "min(stop_after, config.steps)): that checkpoint is what a resume starts from"):
+        assert load_saved_file(path)["step"] == 6, "after stop_after=6 the checkpoint should say 6 steps"
+    with hint("resume=True must load the checkpoint: a missing file is an error (FileNotFoundError), never a "
+              "silent fresh start"):
+        with pytest.raises(Exception):
+            student.trainer.train(student.probe(table_lm), train_ids, val_ids, config,
+                                  checkpoint_path=str(tmp_path / "missing.pt"), resume=True)
     # Models with other weights: resuming must replace them with the checkpoint's.
     second = student.trainer.train(student.probe(table_lm, dropout=0.3, seed=99), train_ids, val_ids, config,
                                    checkpoint_path=path, resume=True, stop_after=8)
-    with hint("the resumed run must go on from the checkpoint's step (6), not start again at 0"):
+    with hint("the resumed run must go on from the checkpoint's step: 'step' counts the steps done (6), which is "
+              "also the next step to run (not 0, not step + 1)"):
         assert list(second["step"])[:1] == [6], f"the resumed run did steps {second['step']}"
     with hint("stop_after counts the steps of the whole run, resumed or not: resuming at step 6 with stop_after=8 "
               "runs steps 6 and 7 (the loop ends at min(stop_after, config.steps), not start + stop_after)"):
@@ -357,6 +366,10 @@ def test_a_crash_loses_only_the_steps_since_the_last_checkpoint(student, generat
     assert list(resumed["step"]) == list(range(6, 10)), f"resuming after the crash did steps {resumed['step']}"
     expect_close(torch.tensor(resumed["loss"]), torch.tensor(whole["loss"][6:]),
                  name="the losses after resuming from the crash's checkpoint", atol=0, rtol=0)
+    with hint("save after the last step too, whatever checkpoint_interval (10 steps is no multiple of 3): "
+              "(step + 1) % checkpoint_interval == 0 or step + 1 == end"):
+        assert load_saved_file(path)["step"] == 10, f"the run ended after 10 steps; the checkpoint says " \
+                                                    f"{load_saved_file(path)['step']}"
 
 
 # --- divergence --------------------------------------------------------------------------------
@@ -364,7 +377,7 @@ def test_a_crash_loses_only_the_steps_since_the_last_checkpoint(student, generat
 @points(3, hint="check the loss and the gradient norm with math.isfinite / torch.isfinite every step, BEFORE "
                 "optimizer.step(); raise TrainingDiverged naming the step and suggesting a lower learning rate or "
                 "clipping; checkpoints written so far stay as they are",
-        builds_on=CHECKPOINTS)
+        builds_on={**CHECKPOINTS, "checkpoint_interval": "test_a_crash_loses_only_the_steps_since_the_last_checkpoint"})
 def test_divergence_stops_with_advice(student, generator, tmp_path):
     ids = random_ids(generator, 120)
     calm = student.trainer.train(student.probe(unstable_lm), ids[:100], ids[100:],
@@ -380,13 +393,16 @@ def test_divergence_stops_with_advice(student, generator, tmp_path):
     assert name == "TrainingDiverged" or "raised TrainingDiverged" in str(error), \
         f"a nan or inf loss should raise TrainingDiverged, got {name}: {error}"
     message = str(error).lower()
-    for words in ("learning rate", "clip"):
-        assert words in message, f"the message should suggest what to change ('{words}'): {error}"
-    assert "step" in message, f"the message should say at which step it diverged: {error}"
-    assert path.is_file(), "the last good checkpoint is missing"
+    assert re.search(r"learning.rate|\blr\b|max_lr", message), \
+        f"the message should suggest a lower learning rate: {error}"
+    assert "clip" in message, f"the message should suggest gradient clipping: {error}"
+    with hint("save every checkpoint_interval steps (here 1): the checkpoint of the steps before the divergence "
+              "must be on disk"):
+        assert path.is_file(), "the last good checkpoint is missing"
     checkpoint = load_saved_file(path)
     assert all(bool(torch.isfinite(t).all()) for t in checkpoint["model"].values()), \
-        "the checkpoint holds nan or inf weights: check the loss before the update and save only good states"
+        "the checkpoint holds nan or inf weights: check the loss with math.isfinite / torch.isfinite (isnan alone " \
+        "misses inf) before the update, and save only good states"
     with hint("the check comes after optimizer.step(): the model's weights were already updated with the bad "
               "gradient. Check the loss right after the forward pass and the norm right after backward()"):
         weights = student.probe(parameters_by_name, model)
@@ -408,9 +424,23 @@ def test_divergence_stops_with_advice(student, generator, tmp_path):
               "with finite gradients, and then the gradient-norm check alone lets the run go on"):
         with pytest.raises(Exception) as raised:
             student.trainer.train(student.probe(infinite_loss_lm, from_step=3), ids[:100], ids[100:],
-                                  train_config(student))
+                                  train_config(student, checkpoint_interval=1), checkpoint_path=str(path))
         assert "TrainingDiverged" in type(raised.value).__name__ + str(raised.value), \
             f"an infinite loss should raise TrainingDiverged, got {type(raised.value).__name__}: {raised.value}"
+    # Counted from 0 the step that diverged is 3; counted from 1 it is the 4th.
+    assert re.search(r"step\D{0,3}[34]\b", str(raised.value).lower()), \
+        f"the message should name the step that diverged (3): {raised.value}"
+    # The last good checkpoint is the state after 3 steps, as an uninterrupted run had it.
+    with hint("keep the last good checkpoint as it was: saving again when the run diverges stores a state that "
+              "no good step made (generators already moved on, or a step count that never finished)"):
+        assert load_saved_file(path)["step"] == 3, \
+            f"diverged in step 3: the checkpoint should say 3 steps done, it says {load_saved_file(path)['step']}"
+        whole = student.trainer.train(student.probe(table_lm), ids[:100], ids[100:], train_config(student))
+        resumed = student.trainer.train(student.probe(table_lm, seed=99), ids[:100], ids[100:],
+                                        train_config(student, checkpoint_interval=1), checkpoint_path=str(path),
+                                        resume=True)
+        expect_close(torch.tensor(resumed["loss"]), torch.tensor(whole["loss"][3:]), atol=0, rtol=0,
+                     name="the losses after resuming from the last good checkpoint")
 
 
 # --- the stand-in models, and probes that run next to your code ------------------------------------

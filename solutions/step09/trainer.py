@@ -50,7 +50,8 @@ CHECKPOINT_FORMAT = "gpt-course-checkpoint-2"  # 2: the GPU generators joined "r
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss or the gradient norm became nan or inf; the message says what to change."""
+    """The loss or the gradient norm became nan or inf; the message names the step (the one that
+    diverged) and says what to change: a lower learning rate, or gradient clipping."""
 
 
 class CheckpointError(ValueError):
