@@ -29,7 +29,6 @@ from grader.wire import HandleRef, ModuleRef, dump_reply, load_request, to_wire
 MAX_PRINTED = 20_000  # characters of printed output sent back per call
 
 
-
 class Worker:
     def __init__(self, root: Path):
         self.root = root

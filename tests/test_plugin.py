@@ -124,18 +124,15 @@ def test_second(student):
 '''
 
 
-def test_every_test_starts_from_its_own_seed_in_both_modes(tmp_path):
+def test_every_test_starts_from_its_own_seed_in_both_modes(tmp_path, monkeypatch):
     course = make_course(tmp_path, suite=RANDOM_SUITE)
     (course / "exercises" / "step98" / "mod.py").write_text(
         "import torch\n\ndef draw():\n    return torch.rand(3).tolist()\n")
     draws = course / "draws.jsonl"
-    os.environ["DRAWS"] = str(draws)
-    try:
-        for options in ((), ("-k", "second"), ("--in-process",), ("--grading-seed", "7")):
-            output, code = run(course, "exercises/step98", *options)
-            assert code == 0, output
-    finally:
-        del os.environ["DRAWS"]
+    monkeypatch.setenv("DRAWS", str(draws))
+    for options in ((), ("-k", "second"), ("--in-process",), ("--grading-seed", "7")):
+        output, code = run(course, "exercises/step98", *options)
+        assert code == 0, output
     records = [json.loads(line) for line in draws.read_text().splitlines()]
     seconds = [record["second"] for record in records if "second" in record]
     assert len(seconds) == 4

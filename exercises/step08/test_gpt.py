@@ -523,7 +523,8 @@ def test_dropout_only_in_training(student, generator):
     expect_close(model(idx)[0], evaluated, name="two forward passes in eval mode")
     model.train()
     first, second = model(idx)[0], model(idx)[0]
-    assert float((first - second).detach().abs().max()) > 1e-3, "with dropout=0.5 in train mode, two forward passes should differ"
+    assert float((first - second).detach().abs().max()) > 1e-3, \
+        "with dropout=0.5 in train mode, two forward passes should differ"
     # In training, the first block reads dropout(token + position): every entry either 0 or the sum / (1 - p).
     embedded = weights["token_embedding.weight"][idx] + weights["position_embedding.weight"][:BLOCK]
     seen = student.probe(input_of_the_first_block, model, idx)

@@ -368,8 +368,8 @@ def test_a_crash_loses_only_the_steps_since_the_last_checkpoint(student, generat
                  name="the losses after resuming from the crash's checkpoint", atol=0, rtol=0)
     with hint("save after the last step too, whatever checkpoint_interval (10 steps is no multiple of 3): "
               "(step + 1) % checkpoint_interval == 0 or step + 1 == end"):
-        assert load_saved_file(path)["step"] == 10, f"the run ended after 10 steps; the checkpoint says " \
-                                                    f"{load_saved_file(path)['step']}"
+        saved = load_saved_file(path)["step"]
+        assert saved == 10, f"the run ended after 10 steps; the checkpoint says {saved}"
 
 
 # --- divergence --------------------------------------------------------------------------------
@@ -433,8 +433,8 @@ def test_divergence_stops_with_advice(student, generator, tmp_path):
     # The last good checkpoint is the state after 3 steps, as an uninterrupted run had it.
     with hint("keep the last good checkpoint as it was: saving again when the run diverges stores a state that "
               "no good step made (generators already moved on, or a step count that never finished)"):
-        assert load_saved_file(path)["step"] == 3, \
-            f"diverged in step 3: the checkpoint should say 3 steps done, it says {load_saved_file(path)['step']}"
+        saved = load_saved_file(path)["step"]
+        assert saved == 3, f"diverged in step 3: the checkpoint should say 3 steps done, it says {saved}"
         whole = student.trainer.train(student.probe(table_lm), ids[:100], ids[100:], train_config(student))
         resumed = student.trainer.train(student.probe(table_lm, seed=99), ids[:100], ids[100:],
                                         train_config(student, checkpoint_interval=1), checkpoint_path=str(path),
@@ -455,6 +455,10 @@ class TableLM(nn.Module):
         self.bias = nn.Parameter(0.1 * torch.randn(V, generator=generator))
         self.dropout = nn.Dropout(dropout)
         self.calls = []
+
+    def training_steps_seen(self) -> int:
+        """The forward passes made so far in training mode: one per training step."""
+        return sum(call["training"] for call in self.calls)
 
     def forward(self, idx, targets=None):
         self.calls.append({"training": self.training, "grad": torch.is_grad_enabled(), "B": idx.shape[0],
@@ -502,7 +506,7 @@ class CrashingLM(TableLM):
         self.crash_at = crash_at
 
     def forward(self, idx, targets=None):
-        if self.training and sum(call["training"] for call in self.calls) == self.crash_at:
+        if self.training and self.training_steps_seen() == self.crash_at:
             raise RuntimeError(f"simulated crash in training step {self.crash_at}")
         return super().forward(idx, targets)
 
@@ -516,7 +520,7 @@ class InfiniteLossLM(TableLM):
         self.from_step = from_step
 
     def forward(self, idx, targets=None):
-        steps_before = sum(call["training"] for call in self.calls)
+        steps_before = self.training_steps_seen()
         logits, loss = super().forward(idx, targets)
         if loss is not None and self.training and steps_before >= self.from_step:
             loss = loss + float("inf")
