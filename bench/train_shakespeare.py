@@ -31,6 +31,7 @@ second, and a 500-character sample at temperature 1; both curves go on one plot.
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import platform
 import sys
@@ -47,6 +48,10 @@ from course.data import shakespeare  # noqa: E402
 from readme import cpu_name, fill_readme  # noqa: E402
 
 CALIBRATION_STEPS = 40
+# The share of the budget a run plans its steps for. 5% to spare left 8% of it unused (a run planned
+# at 67.4 ms per step kept that pace), 2% covers most of the spread between a calibration and its run
+# (from -6% to +11% measured on one machine); a run still going at 110% of the budget stops.
+SPARE = 0.98
 
 # A preset's batch and dropout are tuned for a number of passes over the training text. The tuned
 # preset's were tuned where ten minutes are about 16 passes (8,000 steps of 16 x 128 characters on
@@ -132,10 +137,15 @@ def prepare(settings: dict, vocab_text: str):
     return tokenizer, model
 
 
-def seconds_per_step(settings: dict, text: str, train_ids: torch.Tensor, val_ids: torch.Tensor) -> tuple[float, float]:
-    """(seconds per step after warm-up, seconds of warm-up), from a short run of ``settings``."""
+def seconds_per_step(settings: dict, text: str, train_ids: torch.Tensor, val_ids: torch.Tensor,
+                     model: torch.nn.Module | None = None) -> tuple[float, float]:
+    """(seconds per step after warm-up, seconds of warm-up), from a short run of ``settings``.
+
+    On ``model`` when given (its weights are trained: restore them afterwards), else on a new one.
+    """
     trainer = runs.load("step09", "trainer", True)
-    _, model = prepare(settings, text)
+    if model is None:
+        _, model = prepare(settings, text)
     config = runs.train_config(trainer, settings, steps=CALIBRATION_STEPS, warmup_steps=5, eval_interval=10**9)
     stamps = []
     start = time.perf_counter()
@@ -174,7 +184,7 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
     settings, per_step, warmup = fastest_settings(preset, text, train_ids, val_ids)
 
     def steps_in_budget(per_step: float, warmup: float) -> int:
-        return max(50, int(0.95 * (budget - warmup) / per_step))  # 5% to spare: a long run drifts a little slower
+        return max(50, int(SPARE * (budget - warmup) / per_step))
 
     steps = steps_in_budget(per_step, warmup)
     short_budget = None
@@ -188,17 +198,25 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
             settings, per_step, warmup = fastest_settings(preset, text, train_ids, val_ids, shorter)
             steps = steps_in_budget(per_step, warmup)
     tokenizer, model = prepare(settings, text)
+    inner = model.model if isinstance(model, FastTraining) else model
+    # The steps are planned on the model that trains, just before it does: calibrations of the same
+    # step on one machine ranged from 59 to 68 ms over an hour, so the one that chose the settings
+    # can be minutes old. This one is on the clock (its warm-up compiles the step the run then uses),
+    # and the model's weights go back to where they started.
+    clock = {"start": time.perf_counter(), "paused": 0.0}
+    initial = copy.deepcopy(inner.state_dict())
+    per_step, warmup = seconds_per_step(settings, text, train_ids, val_ids, model=model)
+    inner.load_state_dict(initial)
+    steps = steps_in_budget(per_step, time.perf_counter() - clock["start"])
     print(f"{preset} ({training_mode(settings)}): {per_step * 1000:.1f} ms per step after {warmup:.1f} s of "
           f"warm-up -> {steps} steps in {minutes:g} min", flush=True)
     # The trainer evaluates once, after the last step; the curve's evaluations are made here, off the clock.
     config = runs.train_config(trainer, settings, steps=steps, warmup_steps=min(settings["warmup_steps"], steps // 10),
                                eval_interval=steps, checkpoint_interval=steps)
     curve: list[dict] = []
-    clock = {"start": time.perf_counter(), "paused": 0.0}
     # The curve's evaluations run on a twin that gets a copy of the weights: switching the trained model
     # to eval mode and back would make torch.compile compile its training step again.
     twin = runs.build_model("transformer", tokenizer.vocab_size, settings, use_solutions=True)
-    inner = model.model if isinstance(model, FastTraining) else model
 
     def training_seconds() -> float:
         return time.perf_counter() - clock["start"] - clock["paused"]
