@@ -38,8 +38,12 @@ def _close(actual: torch.Tensor, expected: torch.Tensor, atol: float, rtol: floa
 
 def describe_difference(actual: torch.Tensor, expected: torch.Tensor) -> str:
     """'max abs difference 0.31 at index (1, 2): got 0.5, expected 0.19' (or the first differing index)."""
-    difference = (actual.double() - expected.double()).abs()
+    got_all, want_all = actual.double(), expected.double()
+    # Equal values differ by nothing, infinities included (-inf - -inf is nan); any other nan is as far off as can be.
+    same = (got_all == want_all) | (torch.isnan(got_all) & torch.isnan(want_all))
+    difference = (got_all - want_all).abs()
     difference = torch.where(torch.isnan(difference), torch.full_like(difference, float("inf")), difference)
+    difference = torch.where(same, torch.zeros_like(difference), difference)
     flat = int(difference.argmax())
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), actual.shape)) if actual.dim() else ()
     got, want = actual.double()[index].item(), expected.double()[index].item()

@@ -124,23 +124,38 @@ def draw_counts(student, row: torch.Tensor, seed: int, **options) -> torch.Tenso
             f"{tuple(tokens.shape) if isinstance(tokens, torch.Tensor) else type(tokens).__name__}"
         assert tokens.dtype == torch.int64, f"the tokens should be int64, got {tokens.dtype}"
     assert int(tokens.min()) >= 0 and int(tokens.max()) < row.shape[-1], "a drawn token is outside the vocabulary"
-    return torch.bincount(tokens.flatten(), minlength=row.shape[-1])
+    counts = torch.bincount(tokens.flatten(), minlength=row.shape[-1])
+    if options.get("temperature", 1.0) > 0 and float(reference_probs(row, **options).max()) < 0.99:
+        with hint("all the rows drew the same token: draw one token per row, torch.multinomial on the (B, V) "
+                  "probabilities with num_samples=1, not one draw (or one argmax) shared by the batch"):
+            assert int((counts > 0).sum()) > 1, f"{N_DRAWS} rows drew token {int(tokens[0])}, every one of them"
+    return counts
+
+
+def wrong_length_hint(length: int | None, prompt_length: int, steps: int, block_size: int) -> str:
+    """The mistake a sequence of ``length`` tokens points to, after a prompt of ``prompt_length`` and ``steps`` steps."""
+    known = {steps: "generate returned only the new tokens: return the prompt followed by them, the whole of idx",
+             prompt_length + steps - 1: "one new token is missing: the loop must run max_new_tokens times",
+             prompt_length + steps + 1: "one token too many: the loop must run exactly max_new_tokens times",
+             block_size + 1: "the crop replaced idx, and the start of the prompt is lost: keep the whole sequence in "
+                             "idx and crop into a separate variable, context = idx[:, -block_size:], for the model only"}
+    return known.get(length, "generate returns (B, T + max_new_tokens): the prompt followed by the new tokens")
 
 
 def row_with_a_clear_nucleus(generator, p: float, temperature: float = 1.0, top_k: int | None = None,
-                             margin: float = 0.03) -> torch.Tensor:
-    """Random logits (V,) whose running masses, after temperature and top-k, all stay ``margin`` away from p.
+                             margin: float = 0.03, size: int = V) -> torch.Tensor:
+    """Random logits (size,) whose running masses, after temperature and top-k, all stay ``margin`` away from p.
 
     Then the nucleus does not hinge on rounding, and it is a real choice: it keeps at least two
     tokens, and fewer than the filters before it left.
     """
     while True:
-        row = 1.5 * torch.randn(V, generator=generator)
+        row = 1.5 * torch.randn(size, generator=generator)
         probs = reference_probs(row, temperature, top_k)
         ranked = probs.sort(descending=True).values
         running = ranked.cumsum(0)  # the mass of the top 1, 2, 3, ... tokens
         kept = int((running - ranked < p).sum())
-        if float((running - p).abs().min()) > margin and 2 <= kept < int((probs > 0).sum()):
+        if float((running - p).abs().min()) > margin * 8 / size and 2 <= kept < int((probs > 0).sum()):
             return row
 
 
@@ -152,11 +167,19 @@ def test_temperature_divides_the_logits(student, generator):
     logits = 2 * torch.randn(3, V, generator=generator)
     for temperature in (0.5, 1.0, 2.0, 0.01):  # 0.01: a small temperature is divided by too, not clamped
         out = student.sampling.apply_temperature(logits.clone(), temperature)
+        if temperature < 0.05 and isinstance(out, torch.Tensor) and out.shape == logits.shape and out.any():
+            divisor = float((logits * out).sum() / (out * out).sum())  # the d for which logits / d is nearest out
+            with hint("a small temperature is clamped: divide by the temperature as given, 0.01 included; only "
+                      "temperature 0 is special, and sample_next_token handles it with an argmax"):
+                assert not (divisor > 2 * temperature and torch.allclose(out, logits / divisor, rtol=1e-4)), \
+                    f"apply_temperature(logits, {temperature}) divided the logits by {divisor:.3g}"
         expect_close(out, logits / temperature, name=f"apply_temperature(logits, {temperature})", mistakes={
             "the logits are multiplied by the temperature: divide them, so that a small temperature sharpens":
                 logits * temperature,
             "apply_temperature returns probabilities: return logits / temperature, the softmax comes later":
                 F.softmax(logits / temperature, dim=-1),
+            **({"the temperature is ignored: the logits come back as they were; divide them by it": logits}
+               if temperature != 1.0 else {}),
         })
 
 
@@ -177,6 +200,8 @@ def test_top_k_keeps_the_k_largest_of_each_row(student, generator):
                 logits.masked_fill((logits.unsqueeze(-2) < logits.unsqueeze(-1)).sum(dim=-1) >= k, -INF),
             "the k-th largest logit itself is removed: keep every logit >= the k-th largest value, not only "
             "those > it": logits.masked_fill(logits <= kth, -INF),
+            "one token too many is kept: the k-th largest value is topk(logits, k).values[..., -1] (index k - 1 "
+            "of the sorted values, not index k)": reference_top_k(logits, k + 1),
             "one threshold for the whole batch: find the k-th largest value of each row (topk over dim=-1), "
             "every row is filtered on its own":
                 logits.masked_fill(logits < logits.flatten().topk(k).values[-1], -INF),
@@ -187,6 +212,12 @@ def test_top_k_keeps_the_k_largest_of_each_row(student, generator):
         cube = logits.reshape(2, 2, V)
         expect_filtered(student.sampling.top_k_filter(cube.clone(), 3), reference_top_k(cube, 3),
                         name="top_k_filter on a (2, 2, V) tensor")
+    with hint("top_k_filter must work for any vocabulary and any k: nothing in it may assume the vocabulary of "
+              f"these small examples ({V} tokens)"):
+        wide = 2 * torch.randn(3, 5 * V + 3, generator=generator)
+        for k in (V + 5, 3 * V):
+            expect_filtered(student.sampling.top_k_filter(wide.clone(), k), reference_top_k(wide, k),
+                            name=f"top_k_filter(logits (3, {wide.shape[-1]}), k={k})")
 
 
 @points(2, hint="tokens tied with the k-th largest logit were dropped: keep every logit >= the k-th largest VALUE "
@@ -242,11 +273,19 @@ def test_top_p_keeps_the_smallest_set_reaching_p(student, generator):
         "the mask is applied in sorted order: the decisions are made on the sorted probabilities, so scatter "
         "them back to each token's place in the vocabulary (with the indices the sort returned) before "
         "filling the logits": logits.masked_fill(sorted_mass_above >= p, -INF),
+        "the decisions are put back with gather(-1, order), which applies the sort's permutation a second time "
+        "instead of undoing it: scatter them back, remove.scatter(-1, order, remove_sorted)":
+            logits.masked_fill((sorted_mass_above >= p).gather(-1, probs.sort(dim=-1, descending=True).indices),
+                               -INF),
     })
     with hint("top_p_filter must work on any (..., V) tensor, each row (the last dimension) on its own"):
         cube = torch.stack(rows + [row_with_a_clear_nucleus(generator, p) for _ in range(2)]).reshape(2, 3, V)
         expect_filtered(student.sampling.top_p_filter(cube.clone(), p), reference_top_p(cube, p),
                         name="top_p_filter on a (2, 3, V) tensor")
+    with hint(f"top_p_filter must work for any vocabulary, not only the {V} tokens of these small examples"):
+        wide = torch.stack([row_with_a_clear_nucleus(generator, 0.9, size=5 * V + 3) for _ in range(2)])
+        expect_filtered(student.sampling.top_p_filter(wide.clone(), 0.9), reference_top_p(wide, 0.9),
+                        name=f"top_p_filter(logits (2, {wide.shape[-1]}), p=0.9)")
 
 
 @points(1, hint="the most probable token must always stay: nothing ranks above it, so its mass above is 0 < p, "
@@ -267,6 +306,47 @@ def test_top_p_extremes(student, generator):
                     name="top_p_filter(p=0.6) on logits already filtered to the top 4")
 
 
+@points(1, hint="a token whose mass ranked above it is exactly p is removed: the nucleus stops as soon as its mass "
+                "reaches p, so keep a token while the mass above it is < p (not <= p)",
+        builds_on={"top_p_filter": "test_top_p_keeps_the_smallest_set_reaching_p"})
+def test_top_p_stops_where_the_mass_reaches_p(student, generator):
+    # Four equal logits, the rest already removed: each of the four has probability exactly 1/4 in float32
+    # (e^0 / 4), so the running masses 1/4, 1/2, 3/4 reach p exactly, with no rounding to decide.
+    # Equal probabilities may be ranked in either order: any 1, 2 or 3 of the four are a right answer.
+    logits = torch.full((3, V), -INF)
+    for row in logits:
+        row[torch.randperm(V, generator=generator)[:4]] = float(torch.randn((), generator=generator))
+    for p, keep in ((0.25, 1), (0.5, 2), (0.75, 3)):
+        out = torch.as_tensor(student.sampling.top_p_filter(logits.clone(), p))
+        assert out.shape == logits.shape, f"top_p_filter returned shape {tuple(out.shape)}, not {tuple(logits.shape)}"
+        kept = torch.isfinite(out)
+        assert bool((kept <= torch.isfinite(logits)).all()), "a token that was already -inf came back"
+        assert torch.equal(out[kept], logits[kept]), "a kept logit changed: keep its value as it was"
+        counts = kept.sum(dim=-1).tolist()
+        assert counts == [keep] * 3, f"four tokens of probability 1/4 each, p={p}: the nucleus is {keep} of them " \
+                                     f"(their mass reaches p exactly), top_p_filter kept {counts}"
+
+
+@points(1, hint="softmax written by hand as exp(x) / exp(x).sum() overflows for logits above about 88 (e^89 is inf in "
+                "float32, and inf / inf is nan): use F.softmax(logits, dim=-1), which subtracts each row's maximum "
+                "first and gives the same probabilities",
+        builds_on={"top_p_filter": "test_top_p_keeps_the_smallest_set_reaching_p",
+                   "sample_next_token": "test_draws_follow_the_filtered_distribution"})
+def test_large_logits_give_the_same_choices(student, generator, seed):
+    # Adding the same number to every logit of a row changes no probability. A trained model's logits
+    # are rarely this large, but temperature 0.1 makes logits of 20 into 200.
+    row = row_with_a_clear_nucleus(generator, 0.7)
+    shifted = row + 300.0
+    expect_filtered(student.sampling.top_p_filter(shifted.expand(2, -1).clone(), 0.7),
+                    reference_top_p(shifted.expand(2, -1), 0.7), name="top_p_filter(logits + 300, p=0.7)")
+    counts = draw_counts(student, shifted, seed)
+    expect_draws_from(counts, reference_probs(shifted), name="sample_next_token(logits + 300)")
+    sharp = row_with_a_clear_nucleus(generator, 0.7, temperature=0.5) + 300.0  # 600 and more once divided
+    counts = draw_counts(student, sharp, seed + 1, temperature=0.5, top_p=0.7)
+    expect_draws_from(counts, reference_probs(sharp, 0.5, top_p=0.7),
+                      name="sample_next_token(logits + 300, temperature=0.5, top_p=0.7)")
+
+
 # --- arguments ------------------------------------------------------------------------------------
 
 @points(1, hint="raise ValueError for arguments that have no meaning: temperature <= 0 in apply_temperature "
@@ -280,11 +360,6 @@ def test_out_of_range_arguments_raise_value_error(student, generator):
             with pytest.raises(ValueError):
                 sampling.apply_temperature(logits.clone(), temperature)
         sampling.apply_temperature(logits.clone(), 1e-3)  # small, but fine
-    with hint("sample_next_token must raise ValueError for a negative temperature (only 0 means greedy), and for "
-              "top_k < 1 or top_p outside (0, 1] (the filters raise it: call them)"):
-        for options in ({"temperature": -0.5}, {"top_k": 0}, {"top_p": 1.5}):
-            with pytest.raises(ValueError):
-                sampling.sample_next_token(logits.clone(), generator=torch.Generator().manual_seed(0), **options)
     with hint("top_k_filter must raise ValueError for k < 1: keeping no token leaves nothing to draw"):
         for k in (0, -2):
             with pytest.raises(ValueError):
@@ -293,6 +368,11 @@ def test_out_of_range_arguments_raise_value_error(student, generator):
         for p in (0.0, -0.5, 1.5):
             with pytest.raises(ValueError):
                 sampling.top_p_filter(logits.clone(), p)
+    with hint("sample_next_token must raise ValueError for a negative temperature (only 0 means greedy), and for "
+              "top_k < 1 or top_p outside (0, 1] (the filters raise it: call them)"):
+        for options in ({"temperature": -0.5}, {"top_k": 0}, {"top_p": 1.5}):
+            with pytest.raises(ValueError):
+                sampling.sample_next_token(logits.clone(), generator=torch.Generator().manual_seed(0), **options)
 
 
 # --- sample_next_token -----------------------------------------------------------------------------
@@ -338,6 +418,10 @@ def test_draws_follow_the_filtered_distribution(student, generator, seed):
             "the temperature is ignored: divide the logits by it before filtering": reference_probs(logits, 1.0, **{
                 k: v for k, v in options.items() if k != "temperature"}),
             "top_k / top_p are ignored: filter the logits before the softmax when they are not None": unfiltered,
+            "every kept token comes out equally often: the softmax is taken over the wrong dimension (dim=0 mixes "
+            "the rows of the batch); take it over the vocabulary, dim=-1":
+                F.softmax(torch.isfinite(reference_top_p(reference_top_k(logits, options.get("top_k", V)),
+                                                         options.get("top_p", 1.0))).double().log(), dim=-1),
         })
 
 
@@ -393,9 +477,18 @@ def test_seeded_draws_are_reproducible(student, generator, seed):
 def test_generate_returns_the_prompt_and_the_new_tokens(student, generator):
     model = student.probe(new_prefix_sum_lm, block_size=10, peak=1.0)  # 4 + 6 tokens: no crop needed
     prompt = torch.randint(0, V, (3, 4), generator=generator)
-    out = student.sampling.generate(model, prompt.clone(), 6, block_size=10, generator=torch.Generator().manual_seed(0))
-    assert isinstance(out, torch.Tensor) and tuple(out.shape) == (3, 10), \
-        f"generate(prompt (3, 4), 6) should return (3, 10), got {getattr(out, 'shape', type(out).__name__)}"
+    try:
+        out = student.sampling.generate(model, prompt.clone(), 6, block_size=10,
+                                        generator=torch.Generator().manual_seed(0))
+    except (TypeError, AttributeError) as error:
+        if "tuple" not in str(error):
+            raise
+        with hint("a model's forward returns a pair (logits, loss), like every model of this course: unpack it, "
+                  "logits, _ = model(context), before taking logits[:, -1, :]"):
+            raise AssertionError(f"generate used the model's (logits, loss) pair as the logits: {error}") from None
+    assert isinstance(out, torch.Tensor), f"generate should return a tensor, got {type(out).__name__}"
+    with hint(wrong_length_hint(out.shape[-1] if out.dim() == 2 else None, prompt_length=4, steps=6, block_size=10)):
+        assert tuple(out.shape) == (3, 10), f"generate(prompt (3, 4), 6) should return (3, 10), got {tuple(out.shape)}"
     assert out.dtype == torch.int64, f"the tokens should be int64, got {out.dtype}"
     expect_close(out[:, :4], prompt, name="the first 4 tokens (the prompt)")
     assert int(out.min()) >= 0 and int(out.max()) < V, "a new token is outside the vocabulary"
@@ -439,18 +532,14 @@ def test_generate_reads_its_own_tokens_back(student, generator):
         builds_on={"sample_next_token": "test_temperature_zero_top_k_1_and_tiny_top_p_are_greedy"})
 def test_generate_crops_the_context_to_block_size(student, generator):
     block_size = 4
-    for prompt_length, steps in ((2, 5), (7, 4)):
-        model = student.probe(new_prefix_sum_lm, block_size=block_size, peak=1.0)
+    # The third model accepts 8 tokens, but generate is told 4: the argument decides, not the model.
+    for prompt_length, steps, model_limit in ((2, 6, 4), (7, 4, 4), (5, 3, 8)):
+        model = student.probe(new_prefix_sum_lm, block_size=model_limit, peak=1.0)
         prompt = torch.randint(0, V, (2, prompt_length), generator=generator)
         out = torch.as_tensor(student.sampling.generate(model, prompt.clone(), steps, block_size=block_size,
                                                         generator=torch.Generator().manual_seed(prompt_length)))
         length = out.shape[-1] if out.dim() == 2 else None
-        wrong_length = {steps: "generate returned only the new tokens: return the prompt followed by them, the "
-                               "whole of idx",
-                        prompt_length + steps - 1: "one new token is missing: the loop runs max_new_tokens times"}
-        with hint(wrong_length.get(length, "the crop replaced idx, and the start of the prompt is lost: keep the "
-                                           "whole sequence in idx and crop into a separate variable, context = "
-                                           "idx[:, -block_size:], for the model only")):
+        with hint(wrong_length_hint(length, prompt_length, steps, block_size)):
             assert tuple(out.shape) == (2, prompt_length + steps), \
                 f"a prompt of {prompt_length} and {steps} new tokens make {prompt_length + steps} tokens, got " \
                 f"{tuple(out.shape)}"
@@ -460,6 +549,10 @@ def test_generate_crops_the_context_to_block_size(student, generator):
                   "idx and crop the grown sequence, context = idx[:, -block_size:]"):
             assert not all(torch.equal(context, seen[0]) for context in seen[1:]), \
                 f"the model saw {tuple(seen[0].shape)} contexts that never changed over {steps} steps"
+        with hint(f"generate cropped to {max(c.shape[-1] for c in seen)} tokens, more than the block_size={block_size} "
+                  "it was given: crop to the block_size argument (the caller's limit), not to model.block_size or "
+                  "a config the model may or may not have"):
+            assert max(c.shape[-1] for c in seen) <= block_size, "a context was longer than block_size"
         for i, context in enumerate(seen):
             expect_close(context, out[:, : prompt_length + i][:, -block_size:],
                          name=f"the context of step {i + 1} (prompt of {prompt_length}, block_size {block_size})")
@@ -511,12 +604,18 @@ def test_generate_runs_in_eval_mode_without_gradients(student, generator):
         seen = student.probe(recorded, model)
         with hint("the model must be in eval mode while generate runs it (model.eval()), so that dropout is off"):
             assert not any(seen["training"]), f"the model ran in training mode: {seen['training']}"
+        with hint("setting model.training = False switches only the outer module, and the dropout inside the blocks "
+                  "stays in training mode: call model.eval() (and model.train(was_training) after), which set every "
+                  "submodule"):
+            assert not any(seen["inner_training"]), "the model's submodules ran in training mode"
         with hint("run the loop under torch.no_grad(): nothing is trained here, and the graph would grow with "
                   "every token"):
             assert not any(seen["grad"]), "gradients were enabled while the model ran"
         with hint(f"after generate the model must be back in the mode it was in (training={training}): remember "
                   "model.training before, and call model.train(was_training) after"):
             assert model.training == training, f"the model was in training={training}, generate left it {not training}"
+            assert seen["inner_training_now"] == training, \
+                f"the model's submodules were in training={training}, generate left them {not training}"
         with hint("after generate, gradients must be on again for the code that follows (training): use a "
                   "`with torch.no_grad():` block or the @torch.no_grad() decorator, not torch.set_grad_enabled(False) "
                   "on its own"):
@@ -571,7 +670,8 @@ class PrefixSumLM(nn.Module):
         super().__init__()
         self.block_size = block_size
         self.peak = nn.Parameter(torch.tensor(peak))  # a parameter, so that a gradient could flow
-        self.contexts, self.training_flags, self.grad_flags = [], [], []
+        self.dropout = nn.Dropout(0.0)  # a submodule, as a GPT's dropout sits in its blocks (p = 0: no effect)
+        self.contexts, self.training_flags, self.grad_flags, self.inner_training_flags = [], [], [], []
 
     def forward(self, idx, targets=None):
         if idx.dim() != 2 or idx.shape[1] > self.block_size:
@@ -579,6 +679,7 @@ class PrefixSumLM(nn.Module):
                              f"block_size={self.block_size}")
         self.contexts.append(idx.clone())
         self.training_flags.append(self.training)
+        self.inner_training_flags.append(self.dropout.training)
         self.grad_flags.append(torch.is_grad_enabled())
         predicted = idx.cumsum(dim=1) % V  # (B, T)
         return self.peak * F.one_hot(predicted, V).float(), None  # (B, T, V)
@@ -612,4 +713,5 @@ def gradients_were_enabled() -> bool:
 
 
 def recorded(model: PrefixSumLM) -> dict:
-    return {"contexts": model.contexts, "training": model.training_flags, "grad": model.grad_flags}
+    return {"contexts": model.contexts, "training": model.training_flags, "grad": model.grad_flags,
+            "inner_training": model.inner_training_flags, "inner_training_now": model.dropout.training}
