@@ -51,6 +51,19 @@ def seed_generators(seed: int) -> None:
         sys.modules["numpy"].random.seed(seed)
 
 
+def forget_student_modules(package: str) -> None:
+    """Drop the graded code's modules (``package.stepNN.name``, not the test files) from sys.modules.
+
+    Called after every test, so that the next one imports them afresh: state a module keeps at
+    module or class level (a list in a class body, a cache in a global) cannot carry a mistake
+    from one test into the next, where it would cost points that belong to the first.
+    """
+    for name in [m for m in sys.modules if m.startswith(package + ".")]:
+        parts = name.split(".")
+        if len(parts) == 3 and not parts[2].startswith("test_") and parts[2] != "conftest":
+            del sys.modules[name]
+
+
 class StudentError(Exception):
     """Student code failed in the worker: raised, timed out, or killed the worker."""
 
@@ -550,7 +563,7 @@ class InProcess:
         pass  # the student fixture seeds this process's generators itself
 
     def reset(self) -> None:
-        pass
+        forget_student_modules(self.root.name)
 
 
 class StudentCode:

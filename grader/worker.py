@@ -23,7 +23,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from grader.seam import seed_generators
+from grader.seam import forget_student_modules, seed_generators
 from grader.wire import HandleRef, ModuleRef, dump_reply, load_request, to_wire
 
 MAX_PRINTED = 20_000  # characters of printed output sent back per call
@@ -140,6 +140,7 @@ class Worker:
             return None
         if kind == "reset":
             self.objects.clear()
+            forget_student_modules(self.root.name)
             return None
         raise ValueError(f"unknown request {kind!r}")
 

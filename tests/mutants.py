@@ -1249,4 +1249,25 @@ MUTANTS = [
            "        if cache is not None:\n"
            "            k, v = cache.append(k, v)\n",
            "append before repeat_kv"),
+    Mutant("step11", "gqa_scale_for_heads_of_eight", "gqa.py",
+           "scores = q @ k.transpose(-2, -1) / math.sqrt(hs)  # (B, nh, T, L)",
+           "scores = q @ k.transpose(-2, -1) / math.sqrt(8)",
+           "whatever the head size"),
+    Mutant("step11", "gqa_key_value_at_full_width", "gqa.py",
+           "        self.key = nn.Linear(n_embd, kv_width, bias=bias)\n        self.value = nn.Linear(n_embd, kv_width, bias=bias)\n",
+           "        self.key = nn.Linear(n_embd, n_embd, bias=bias)\n        self.value = nn.Linear(n_embd, n_embd, bias=bias)\n",
+           "key and value are nn.Linear(n_embd, n_kv_head * head_size)"),
+    Mutant("step11", "rope_base_ignored", "rope.py",
+           "theta = base ** (-torch.arange(0, head_size, 2, dtype=torch.float64) / head_size)",
+           "theta = 10000.0 ** (-torch.arange(0, head_size, 2, dtype=torch.float64) / head_size)",
+           "the base argument is not used"),
+    Mutant("step11", "cache_store_in_the_class", "kv_cache.py",
+           "        if self.keys is None:\n            self.keys, self.values = k, v\n        else:\n"
+           "            self.keys = torch.cat((self.keys, k), dim=2)  # (B, nkv, length + T, hs): along the positions\n"
+           "            self.values = torch.cat((self.values, v), dim=2)\n",
+           "        KVCache.store.append((k, v))\n"
+           "        self.keys = torch.cat([pair[0] for pair in KVCache.store], dim=2)\n"
+           "        self.values = torch.cat([pair[1] for pair in KVCache.store], dim=2)\n",
+           "not in a class attribute",
+           more=(("class KVCache:\n", "class KVCache:\n    store = []\n"),)),
 ]

@@ -144,6 +144,33 @@ def test_every_test_starts_from_its_own_seed_in_both_modes(tmp_path, monkeypatch
     assert seconds[3] != seconds[0], "--grading-seed changes the seeds"
 
 
+STATE_SUITE = '''
+from grader import points
+
+
+@points(1, hint="-")
+def test_first(student):
+    assert student.mod.Store().add(1) == [1]
+
+
+@points(1, hint="-")
+def test_second(student):
+    assert student.mod.Store().add(2) == [2]
+'''
+
+
+def test_state_a_module_keeps_does_not_reach_the_next_test(tmp_path):
+    # A list in a class body is shared by every instance: a mistake, which must cost only the tests
+    # that meet it, not every later test that imports the same module.
+    course = make_course(tmp_path, suite=STATE_SUITE)
+    (course / "exercises" / "step98" / "mod.py").write_text(
+        "class Store:\n    items = []\n\n    def add(self, item):\n        self.items.append(item)\n"
+        "        return self.items\n")
+    for options in ((), ("--in-process",)):
+        output, code = run(course, "exercises/step98", *options)
+        assert code == 0 and "2/2 points" in output, output
+
+
 BUILDS_ON_SUITE = '''
 from grader import points
 

@@ -78,7 +78,8 @@ def gqa_by_definition(x, weights, n_head, n_kv_head, pieces=None, base=10000.0, 
         else:  # the whole stack tiled: heads 0, 1, 0, 1
             k_all, v_all = k.repeat(1, n_rep, 1, 1), v.repeat(1, n_rep, 1, 1)
         keys = k_all.shape[2]
-        divisor = {"head": math.sqrt(hs), "embd": math.sqrt(x.shape[-1]), "none": 1.0}[scale]
+        divisor = {"head": math.sqrt(hs), "embd": math.sqrt(x.shape[-1]), "none": 1.0,
+                   "fixed": math.sqrt(C // N_HEAD)}[scale]
         scores = q @ k_all.transpose(-2, -1) / divisor  # (B, nh, t, L)
         if causal:  # rows start .. start + length - 1 of the block's mask (rows 0 .. length - 1 if not shifted)
             first_row = start if mask_offset else 0
@@ -125,6 +126,20 @@ def gqa_mistakes(x, weights, n_head, n_kv_head, base=10000.0) -> dict:
 
 def build(student, n_head=N_HEAD, n_kv_head=2, **options):
     return student.gqa.GroupedQueryAttention(C, n_head, n_kv_head, BLOCK, **options)
+
+
+def weights_of(student, module, n_head=N_HEAD, n_kv_head=2) -> dict:
+    """The module's parameters by name, after checking that the four projections have the shapes the
+    definition needs (a wrong one is named here, rather than failing inside the definition's arithmetic)."""
+    weights = student.probe(parameters_by_name, module)
+    kv = n_kv_head * (C // n_head)
+    expected = {"query.weight": (C, C), "key.weight": (kv, C), "value.weight": (kv, C), "out_proj.weight": (C, C)}
+    got = {name: tuple(weights[name].shape) if name in weights else None for name in expected}
+    with hint(f"key and value are nn.Linear(n_embd, n_kv_head * head_size), here ({C}, {kv}): they make the "
+              f"n_kv_head={n_kv_head} key/value heads only; query and out_proj are nn.Linear(n_embd, n_embd). "
+              f"The layers are named {', '.join(PROJECTIONS)}"):
+        assert got == expected, f"n_head={n_head}, n_kv_head={n_kv_head}: expected the weights {expected}, got {got}"
+    return weights
 
 
 # --- the parts ---------------------------------------------------------------------------------------
@@ -175,7 +190,10 @@ def test_parameter_count(student):
         kv = n_kv_head * (n_embd // n_head)
         expected = 2 * n_embd * n_embd + 2 * n_embd * kv + ((2 * n_embd + 2 * kv) if bias else 0)
         counted = student.gqa.gqa_parameter_count(n_embd, n_head, n_kv_head, bias)
-        assert isinstance(counted, int), f"gqa_parameter_count should return an int, got {type(counted).__name__}"
+        with hint("return a Python int: a count of parameters is a whole number (use // for the head size, not /, "
+                  "and int(...) around anything computed in floats or tensors)"):
+            assert isinstance(counted, int) and not isinstance(counted, bool), \
+                f"gqa_parameter_count should return an int, got {type(counted).__name__}"
         expect_close(torch.tensor(counted), torch.tensor(expected),
                      name=f"gqa_parameter_count({n_embd}, {n_head}, {n_kv_head}, {bias})", mistakes={
                          "key and value are counted at full size: they produce n_kv_head * head_size numbers, "
@@ -195,16 +213,24 @@ def test_parameter_count(student):
                 "self.cos[:T], self.sin[:T]; repeat_kv both to n_head heads; scores = q @ k^T / sqrt(head_size), "
                 "causal mask, softmax, @ v, merge the heads, out_proj",
         builds_on={"apply_rope": STEP11_ROPE, "rope_angles": STEP11_ANGLES, "repeat_kv": "test_repeat_kv",
-                   "step05 causal_mask": STEP05_MASK})
+                   "step05 causal_mask": STEP05_MASK, "the projections and buffers": "test_projections_and_buffers"})
 def test_matches_the_definition(student, generator):
-    for n_kv_head, bias, base in [(2, False, 10000.0), (1, True, 10000.0), (4, False, 100.0)]:
-        module = build(student, n_kv_head=n_kv_head, bias=bias, rope_base=base)
+    # The last case has heads of 16 dimensions, the others of 8.
+    for n_head, n_kv_head, bias, base in [(N_HEAD, 2, False, 10000.0), (N_HEAD, 1, True, 10000.0),
+                                          (N_HEAD, 4, False, 100.0), (2, 1, False, 10000.0)]:
+        module = build(student, n_head=n_head, n_kv_head=n_kv_head, bias=bias, rope_base=base)
         x = torch.randn(B, T, C, generator=generator)
-        weights = student.probe(parameters_by_name, module)
+        weights = weights_of(student, module, n_head, n_kv_head)
         out = module(x)
-        expect_close(out, gqa_by_definition(x, weights, N_HEAD, n_kv_head, base=base),
-                     name=f"forward(x) with n_kv_head={n_kv_head}, bias={bias}, rope_base={base}", atol=1e-5,
-                     mistakes=gqa_mistakes(x, weights, N_HEAD, n_kv_head, base))
+        mistakes = gqa_mistakes(x, weights, n_head, n_kv_head, base)
+        if C // n_head != C // N_HEAD:
+            mistakes[f"the scores are divided by sqrt({C // N_HEAD}) whatever the head size: divide by "
+                     "math.sqrt(head_size), with head_size = n_embd // n_head (here "
+                     f"{C // n_head})"] = gqa_by_definition(x, weights, n_head, n_kv_head, base=base,
+                                                            scale="fixed")
+        expect_close(out, gqa_by_definition(x, weights, n_head, n_kv_head, base=base),
+                     name=f"forward(x) with n_head={n_head}, n_kv_head={n_kv_head}, bias={bias}, rope_base={base}",
+                     atol=1e-5, mistakes=mistakes)
         with hint("forward returns a tensor in x's dtype: do not turn float32 into float64 on the way (cos and sin "
                   "are float32 buffers; a .double() anywhere carries through)"):
             assert out.dtype == x.dtype, f"forward of a {x.dtype} x returned {out.dtype}"
@@ -250,7 +276,7 @@ def test_pieces_with_a_cache_give_the_whole_sequence(student, generator):
     for n_kv_head in (2, 1):
         module = build(student, n_kv_head=n_kv_head)
         x = torch.randn(B, T, C, generator=generator)
-        weights = student.probe(parameters_by_name, module)
+        weights = weights_of(student, module, n_kv_head=n_kv_head)
         cache = student.kv_cache.KVCache(BLOCK)
         outputs, start = [], 0
         for length in PIECES:
@@ -269,7 +295,7 @@ def test_pieces_with_a_cache_give_the_whole_sequence(student, generator):
 def test_the_cache_holds_turned_keys_of_the_key_value_heads(student, generator):
     module = build(student, n_kv_head=2)
     x = torch.randn(B, T, C, generator=generator)
-    weights = student.probe(parameters_by_name, module)
+    weights = weights_of(student, module)
     cache = student.kv_cache.KVCache(BLOCK)
     start = 0
     for length in PIECES:

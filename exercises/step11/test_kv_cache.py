@@ -77,7 +77,10 @@ def test_cache_size(student):
                                                            (2, 1, 16, 10, 3), (80, 8, 128, 4096, 8)]:
         counted = student.kv_cache.kv_cache_size(n_layer, n_kv_head, head_size, seq_len, batch)
         per_tensor = batch * n_kv_head * seq_len * head_size
-        assert isinstance(counted, int), f"kv_cache_size should return an int, got {type(counted).__name__}"
+        with hint("return a Python int: the cache holds a whole number of numbers (int(...) around anything "
+                  "computed in floats or tensors)"):
+            assert isinstance(counted, int) and not isinstance(counted, bool), \
+                f"kv_cache_size should return an int, got {type(counted).__name__}"
         expect_close(torch.tensor(counted), torch.tensor(2 * n_layer * per_tensor),
                      name=f"kv_cache_size({n_layer}, {n_kv_head}, {head_size}, {seq_len}, {batch})", mistakes={
                          "only the keys are counted: the cache holds the values too (a factor 2)":
