@@ -376,7 +376,8 @@ def test_rmsnorm_matches_torch(student, generator):
 
 
 @points(1, hint="write the norms yourself from mean, var (or x * x) and sqrt: no F.layer_norm, nn.LayerNorm, "
-                "F.rms_norm or nn.RMSNorm inside them",
+                "F.rms_norm, nn.RMSNorm or another normalisation layer (F.group_norm, F.instance_norm, "
+                "F.batch_norm) inside them; keep the stub's check of x's last dim",
         builds_on={"LayerNorm": "test_layernorm_matches_torch", "RMSNorm": "test_rmsnorm_matches_torch"})
 def test_norms_are_written_by_hand(student, generator):
     x = torch.randn(B, T, C, generator=generator)
@@ -386,8 +387,13 @@ def test_norms_are_written_by_hand(student, generator):
         expected = (F.layer_norm(x, (C,), eps=1e-5) if name == "LayerNorm" else
                     x * torch.rsqrt((x * x).mean(dim=-1, keepdim=True) + 1e-6))  # a new norm: weight 1, bias 0
         expect_close(observed["output"], expected, name=f"the output of a new {name}")
-        used = [function for function in observed["functions"] if "layer_norm" in function or "rms_norm" in function]
+        used = [function for function in observed["functions"] if any(
+            layer in function for layer in ("layer_norm", "rms_norm", "group_norm", "instance_norm", "batch_norm"))]
         assert not used, f"your {name} calls {used}"
+        with hint(f"{name}(ndim) must refuse an input whose last dim is not ndim with a ValueError (the stub's check "
+                  "does it: keep it), rather than broadcast or fail somewhere inside"):
+            with pytest.raises(ValueError):
+                norm(torch.randn(B, T, C + 1, generator=generator))
 
 
 # --- the MLP ------------------------------------------------------------------------------------
@@ -395,15 +401,16 @@ def test_norms_are_written_by_hand(student, generator):
 @points(2, hint="the MLP widens to 4 * n_embd and comes back: fc = nn.Linear(n_embd, 4 * n_embd, bias=bias), "
                 "proj = nn.Linear(4 * n_embd, n_embd, bias=bias)")
 def test_mlp_widens_to_four_times_n_embd(student):
-    for bias in (True, False):
-        mlp = student.block.MLP(C, bias=bias)
+    for n_embd, bias in ((C, True), (C, False), (20, True)):  # 20: the width follows n_embd, it is no fixed 48
+        mlp = student.block.MLP(n_embd, bias=bias)
         found = student.probe(linear_shapes, mlp, ("fc", "proj"))
-        expected = {"fc": ((4 * C, C), (4 * C,) if bias else None), "proj": ((C, 4 * C), (C,) if bias else None)}
-        if found.get("fc", ((None,),))[0][0] == C:
+        expected = {"fc": ((4 * n_embd, n_embd), (4 * n_embd,) if bias else None),
+                    "proj": ((n_embd, 4 * n_embd), (n_embd,) if bias else None)}
+        if found.get("fc", ((None,),))[0][0] == n_embd:
             with hint("the MLP does not widen: fc maps n_embd to 4 * n_embd (the 4x expansion) and proj maps "
                       "4 * n_embd back to n_embd"):
                 raise AssertionError(f"fc and proj (weight, bias) shapes: {found}")
-        assert found == expected, f"with bias={bias}, expected (weight, bias) shapes {expected}, got {found}"
+        assert found == expected, f"MLP({n_embd}, bias={bias}): expected (weight, bias) shapes {expected}, got {found}"
         with hint("fc and proj are the MLP's only parameters"):
             assert len(student.probe(parameter_shapes, mlp)) == (4 if bias else 2)
 
@@ -504,6 +511,10 @@ def test_block_matches_the_pre_norm_definition(student, generator):
               "the block's block_size argument, MultiHeadAttention(n_embd, n_head, block_size, bias=bias)"):
         out = block(x.clone())
     expect_block(out, x, w, f"the block's output for T = block_size = {LONG} (more than n_embd = {C})")
+    with hint(f"Block(n_embd, n_head, block_size={LONG}) accepted {LONG + 1} tokens: hand the block's own block_size "
+              "to MultiHeadAttention (not a fixed or larger one), whose check then refuses longer inputs"):
+        with pytest.raises(ValueError):
+            block(torch.randn(1, LONG + 1, C, generator=generator))
     block, w = loaded_block(student, generator)
     x = SMALL * torch.randn(B, T, C, generator=generator)
     with hint(EPS_HINT):

@@ -55,13 +55,17 @@ class LayerNorm(nn.Module):
 
         ``(x - mean) / sqrt(var + eps) * weight + bias``, where mean and var are taken over
         the last dim and var is the *biased* variance (divide by ndim, not ndim - 1), as
-        ``nn.LayerNorm`` does. Do not call ``F.layer_norm`` or ``nn.LayerNorm``.
+        ``nn.LayerNorm`` does. Do not call ``F.layer_norm`` or ``nn.LayerNorm`` (nor another
+        normalisation layer, such as ``F.group_norm``).
 
         Args:
             x: float tensor (..., ndim).
 
         Returns:
             float tensor of the same shape and dtype.
+
+        Raises:
+            ValueError: when the last dim of x is not ndim.
         """
         if x.shape[-1] != self.ndim:
             raise ValueError(f"the last dim of x must be {self.ndim}, got shape {tuple(x.shape)}")
@@ -98,6 +102,9 @@ class RMSNorm(nn.Module):
 
         Returns:
             float tensor of the same shape and dtype.
+
+        Raises:
+            ValueError: when the last dim of x is not ndim.
         """
         if x.shape[-1] != self.ndim:
             raise ValueError(f"the last dim of x must be {self.ndim}, got shape {tuple(x.shape)}")
@@ -187,6 +194,9 @@ class Block(nn.Module):
 
         Returns:
             float tensor (B, T, n_embd).
+
+        Raises:
+            ValueError: when x is not (B, T, n_embd), or T > block_size (the attention refuses it).
         """
         if x.dim() != 3 or x.shape[-1] != self.n_embd:
             raise ValueError(f"x must have shape (B, T, {self.n_embd}), got {tuple(x.shape)}")
