@@ -58,7 +58,9 @@ def gqa_by_definition(x, weights, n_head, n_kv_head, pieces=None, base=10000.0, 
     for length in pieces or [x.shape[1]]:
         piece = x[:, start:start + length]
         # split="reshape": the mistake of .view(B, n, T, hs) without the transpose, which mixes positions and heads
-        divide = heads if split == "heads" else lambda t, n: t.reshape(t.shape[0], n, t.shape[1], -1)
+        divide = {"heads": heads, "reshape": lambda t, n: t.reshape(t.shape[0], n, t.shape[1], -1),
+                  # split="strided": the mistake of .view(B, T, head_size, n) (head j gets columns j, j + n, ...)
+                  "strided": lambda t, n: t.reshape(t.shape[0], t.shape[1], -1, n).permute(0, 3, 1, 2)}[split]
         q, k, v = divide(project(piece, "query"), n_head), divide(project(piece, "key"), n_kv_head), \
             divide(project(piece, "value"), n_kv_head)
         first = 0 if restart_positions else start
@@ -84,6 +86,8 @@ def gqa_by_definition(x, weights, n_head, n_kv_head, pieces=None, base=10000.0, 
         if causal:  # rows start .. start + length - 1 of the block's mask (rows 0 .. length - 1 if not shifted)
             first_row = start if mask_offset else 0
             allowed = torch.ones(BLOCK, BLOCK, dtype=torch.bool).tril()[first_row:first_row + length, :keys]
+            if causal == "inverted":  # the mistake of masked_fill(mask, ...): the past hidden, the future seen
+                allowed = ~allowed
             scores = scores.masked_fill(~allowed, float("-inf"))
         out = F.softmax(scores, dim=softmax_dim) @ v_all  # (B, nh, t, hs)
         # merge="reshape": the mistake of .reshape(B, T, C) without first moving the heads back behind the positions
@@ -109,6 +113,11 @@ def gqa_mistakes(x, weights, n_head, n_kv_head, base=10000.0) -> dict:
         "the scores are not scaled: divide by sqrt(head_size)": variant(scale="none"),
         "the future is not masked: mask the scores with the causal mask before the softmax":
             variant(causal=False),
+        "the mask is inverted: fill -inf where the mask is False, masked_fill(~mask[...], float('-inf')); the "
+        "mask is True where a query may see a key": variant(causal="inverted"),
+        "the heads are split with .view(B, T, head_size, n_head), so that head j gets the columns j, j + n_head, "
+        "...: view as (B, T, n_head, head_size), head j owning the columns j * head_size:(j + 1) * head_size":
+            variant(split="strided"),
         "the softmax runs over the queries (dim=-2): each query's weights over the keys must sum to 1, dim=-1":
             variant(softmax_dim=-2),
         "the heads are split with .view(B, n_head, T, head_size): that mixes positions and heads; view as "

@@ -64,7 +64,16 @@ def rotation_mistakes(x: torch.Tensor, angles: torch.Tensor) -> dict:
             neighbours_put_back_as_halves(x, angles),
         "the second number has a minus: (a, b) becomes (a*cos - b*sin, a*sin + b*cos), a plus in the second":
             second_number_sign_slip(x, angles),
+        "a and b are swapped: a is the first number of each pair, x[..., 0::2] (the even indices), and b the "
+        "second, x[..., 1::2]": odd_and_even_swapped(x, angles),
     }
+
+
+def odd_and_even_swapped(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
+    """The mistake a, b = x[..., 1::2], x[..., 0::2], the turned pair then put back as (new a, new b)."""
+    a, b = x.double()[..., 1::2], x.double()[..., 0::2]
+    c, s = angles.cos(), angles.sin()
+    return torch.stack((a * c - b * s, a * s + b * c), dim=-1).flatten(-2)
 
 
 def halves_read_as_pairs(x: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
@@ -157,8 +166,12 @@ def test_rotation_follows_the_definition(student, generator):
     for shape in [(2, 3, T, HS), (T, HS)]:
         x = torch.randn(*shape, generator=generator)
         turned = student.rope.apply_rope(x.clone(), cos, sin)
+        mistakes = {m: v.float() for m, v in rotation_mistakes(x, angles).items()}
+        mistakes["apply_rope makes its own angles for positions 0, 1, ...: turn x with the cos and sin it is given, "
+                 "whose rows may start at any position (with a cache they are rows start:start + T)"] = \
+            rotate_by_definition(x, angles_by_definition(torch.arange(T), HS)).float()
         expect_close(turned, rotate_by_definition(x, angles).float(), name=f"apply_rope(x of shape {shape})",
-                     atol=1e-5, mistakes={m: v.float() for m, v in rotation_mistakes(x, angles).items()})
+                     atol=1e-5, mistakes=mistakes)
 
 
 @points(1, hint="return a new tensor in x's dtype (cos.to(x.dtype)): a float32 cos times a bfloat16 x gives "
