@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from grader.review import review_source
 from grader.status import CommandError
 
 STUDENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}")
@@ -72,6 +73,7 @@ class Result:
     requested: list[str] = field(default_factory=list)  # the steps this result was graded on
     steps: dict[str, dict] = field(default_factory=dict)  # step -> {"points", "max_points", "tests": [...]}
     notes: list[str] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)  # code an instructor may want to read (grader/review.py)
     seconds: float = 0.0
 
     @property
@@ -126,16 +128,20 @@ def _pick(paths: list[str], step: str, module: str) -> str | None:
     return min(matches, key=lambda p: ("exercises/" not in p, p.count("/"), p))
 
 
-def collect(entry: Path, modules: dict[str, list[str]], suites: Path, scratch: Path) -> tuple[Path, list[str]]:
-    """Copy the step modules of one submission into ``scratch/exercises``; return it and notes.
+def collect(entry: Path, modules: dict[str, list[str]], suites: Path,
+            scratch: Path) -> tuple[Path, list[str], list[str]]:
+    """Copy the step modules of one submission into ``scratch/exercises``; return it, notes and review.
 
     Nothing is executed or imported here. A module the submission lacks is replaced by the
-    course's stub (its tests then say "not implemented yet"), and the notes say so.
+    course's stub (its tests then say "not implemented yet"), and the notes say so. The review
+    lists what in the submitted modules reaches past their task (``grader.review``), for the
+    instructor: it changes no score.
     """
     root = scratch / "exercises"
     root.mkdir(parents=True)
     shutil.copy(suites / "__init__.py", root / "__init__.py")
     notes: list[str] = []
+    review: list[str] = []
     if entry.is_dir():
         files = {}
         for path in entry.rglob("*.py"):
@@ -175,11 +181,14 @@ def collect(entry: Path, modules: dict[str, list[str]], suites: Path, scratch: P
                     if not name:
                         notes.append(f"{step}/{module} is missing from the submission: graded as the empty stub")
                     data = (suites / step / module).read_bytes()
+                else:
+                    review += [f"{step}/{module} {finding}"
+                               for finding in review_source(data.decode("utf-8", errors="replace"))]
                 (root / step / module).write_bytes(data)
     finally:
         if archive is not None:
             archive.close()
-    return root, notes
+    return root, notes, review
 
 
 # -- grading one student ----------------------------------------------------------------------------
@@ -313,7 +322,7 @@ def grade_one(student: str, entry: Path, options: Options, python: str = sys.exe
             tempfile.TemporaryDirectory(prefix="score-") as private:
         scratch = Path(scratch_name)
         try:
-            root, result.notes = collect(entry, modules, options.suites, scratch)
+            root, result.notes, result.review = collect(entry, modules, options.suites, scratch)
         except ValueError as error:
             result.status = f"grading failed: {error}"
             return result
@@ -449,7 +458,7 @@ def write_gradebook(results: list[Result], out: Path, steps: list[str], notebook
     by_student = {r.student: r for r in results}
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["student", *steps, "total", *[f"notebook:{a}" for a in notebook_columns], "status"])
+    writer.writerow(["student", *steps, "total", *[f"notebook:{a}" for a in notebook_columns], "status", "review"])
     for student in students:
         result = by_student.get(student)
         row = [student]
@@ -460,6 +469,7 @@ def write_gradebook(results: list[Result], out: Path, steps: list[str], notebook
             score = (notebooks or {}).get(student, {}).get(assignment)
             row.append("" if score is None else f"{score:g}")
         row.append(result.status if result else "no submission")
+        row.append(f"{len(result.review)} to read (summary.md)" if result and result.review else "")
         writer.writerow(row)
     write_atomically(out / "grades.csv", buffer.getvalue())
     for result in results:
@@ -474,6 +484,14 @@ def write_gradebook(results: list[Result], out: Path, steps: list[str], notebook
     for result in sorted(results, key=lambda r: r.student):
         points = f"{result.points:g} / {maximum:g}" if result.steps else ""
         lines.append(f"| {result.student} | {points} | {result.status} |")
+    flagged = [r for r in sorted(results, key=lambda r: r.student) if r.review]
+    if flagged:
+        lines += ["", "## Code to read", "",
+                  "These submissions hold code that reaches past a step's task: an import of a test file or of "
+                  "the grading machinery, a patched library, a look into the running process. Honest work rarely "
+                  "needs any of it; the points above stand as graded, for you to judge.", ""]
+        for result in flagged:
+            lines.append(f"- **{result.student}**: " + "; ".join(result.review))
     write_atomically(out / "summary.md", "\n".join(lines) + "\n")
 
 

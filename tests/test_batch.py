@@ -140,6 +140,16 @@ def test_a_hostile_submission_scores_nothing(batch, name):
     assert f"hostile-{name}" in feedback
 
 
+def test_code_that_reaches_past_its_task_is_listed_for_the_instructor(batch):
+    grades = rows(batch["out"])
+    assert grades["honest-correct"]["review"] == grades["honest-stub"]["review"] == ""
+    for name in ("import-solutions", "patch-torch-testing", "patch-pytest", "fork-bomb"):
+        assert grades[f"hostile-{name}"]["review"], name
+    summary = (batch["out"] / "summary.md").read_text()
+    assert "## Code to read" in summary and "hostile-import-solutions" in summary.split("## Code to read")[1]
+    assert "honest-correct" not in summary.split("## Code to read")[1]
+
+
 def test_memorised_answers_pass_only_under_the_seed_students_see(batch, tmp_path):
     # The batch grades with its own seed (0 points above); the default seed, the one students run
     # their suites with, is what the answers were memorised for.
