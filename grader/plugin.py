@@ -451,8 +451,25 @@ def _test_line(item, excinfo) -> str:
     return ""
 
 
+def _drop_the_assertion_explanation(item, call) -> None:
+    """Keep a graded assert's own message, without pytest's account of the expression under it.
+
+    ``assert all(...), "generate changed its prompt"`` fails with the message and then
+    "assert False / where False = all(<generator object ...>)": noise to a student, who reads
+    every line. An assert with no message keeps the account, which is then all there is.
+    """
+    exc = call.excinfo.value if call.excinfo else None
+    if not isinstance(exc, AssertionError) or item.nodeid not in item.config.stash[STATE].records:
+        return
+    if exc.args and isinstance(exc.args[0], str):
+        message, explained, _ = exc.args[0].partition("\nassert ")
+        if explained and message.strip() and not message.startswith("assert "):
+            exc.args = (message, *exc.args[1:])
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
+    _drop_the_assertion_explanation(item, call)
     report = yield
     state = item.config.stash[STATE]
     record = state.records.get(item.nodeid)

@@ -171,6 +171,28 @@ def test_state_a_module_keeps_does_not_reach_the_next_test(tmp_path):
         assert code == 0 and "2/2 points" in output, output
 
 
+MESSAGE_SUITE = '''
+from grader import points
+
+
+@points(1, hint="-")
+def test_with_a_message(student):
+    assert all(value > 9 for value in [student.mod.add(1, 2)]), "the sum is small"
+
+
+@points(1, hint="-")
+def test_without_a_message(student):
+    assert student.mod.add(1, 2) == 4
+'''
+
+
+def test_an_assert_with_a_message_shows_the_message_alone(tmp_path):
+    output, code = run(make_course(tmp_path, suite=MESSAGE_SUITE), "exercises/step98")
+    assert code == 1 and "AssertionError: the sum is small" in output
+    assert "<generator object" not in output and "where False = all" not in output
+    assert "assert 3 == 4" in output  # an assert without a message keeps pytest's account of it
+
+
 BUILDS_ON_SUITE = '''
 from grader import points
 
