@@ -154,7 +154,8 @@ def generate(model: nn.Module, idx: torch.Tensor, max_new_tokens: int, *, block_
         model: the language model.
         idx: int64 tensor (B, T), the prompt; T may be larger than block_size.
         max_new_tokens: how many tokens to append (0 returns the prompt).
-        block_size: the longest context the model accepts.
+        block_size: the longest context the model accepts: crop to this argument (a model
+            need not carry a block_size of its own).
         temperature, top_k, top_p, generator: passed on to ``sample_next_token``.
 
     Returns:
