@@ -105,12 +105,13 @@ def reference_logits(gpt_module, settings, weights, idx) -> torch.Tensor:
 
 
 def logits_by_definition(weights: dict, idx: torch.Tensor, n_head: int = N_HEAD, final_norms: int = 1,
-                         first_position: int = 0, residual: bool = True) -> torch.Tensor:
+                         first_position: int = 0, residual: bool = True, reversed_blocks: bool = False,
+                         token_scale: float = 1.0) -> torch.Tensor:
     """The GPT's logits in eval mode, from its weights by the definition (the test's own code).
 
     Right by default; the options make it what a mistake computes: blocks with another number of
     heads, ln_f applied ``final_norms`` times, positions counted from ``first_position``, blocks
-    without their residual connections.
+    without their residual connections, the blocks run last to first, the token vectors scaled.
     """
     def norm(x, name):
         return F.layer_norm(x, x.shape[-1:], weights[f"{name}.weight"], weights.get(f"{name}.bias"))
@@ -120,9 +121,9 @@ def logits_by_definition(weights: dict, idx: torch.Tensor, n_head: int = N_HEAD,
 
     B, T = idx.shape
     table = weights["token_embedding.weight"]  # (V, C)
-    x = table[idx] + weights["position_embedding.weight"][first_position:first_position + T]  # (B, T, C)
+    x = token_scale * table[idx] + weights["position_embedding.weight"][first_position:first_position + T]  # (B, T, C)
     n_layer = sum(name.endswith(".ln_1.weight") for name in weights)
-    for i in range(n_layer):
+    for i in (reversed(range(n_layer)) if reversed_blocks else range(n_layer)):
         block = f"blocks.{i}"
         h = norm(x, f"{block}.ln_1")
         q, k, v = (linear(h, f"{block}.attn.{name}").view(B, T, n_head, -1).transpose(1, 2)
@@ -149,6 +150,11 @@ def forward_mistakes(weights: dict, idx: torch.Tensor) -> dict:
             logits_by_definition(weights, idx, final_norms=0),
         "the blocks' outputs replace x instead of adding to it: the residual connections are lost (is each "
         "Block's forward x + attn(ln_1(x)), then x + mlp(ln_2(x))?)": logits_by_definition(weights, idx, residual=False),
+        "the blocks run last to first: x goes through blocks[0], then blocks[1], ... in order":
+            logits_by_definition(weights, idx, reversed_blocks=True),
+        "the token vectors are scaled by sqrt(n_embd) (as the original Transformer did): a GPT adds the table's rows "
+        "as they are, x = token_embedding(idx) + position_embedding(idx)":
+            logits_by_definition(weights, idx, token_scale=math.sqrt(weights["token_embedding.weight"].shape[1])),
     }
     if T < BLOCK:
         mistakes["the positions start at 1: position t is row t of the table, torch.arange(T) starts at 0"] = \
@@ -173,18 +179,40 @@ def loaded_model(student, generator, **changes):
 @points(2, hint="build exactly the documented parts under their names: token_embedding, position_embedding, "
                 "blocks (an nn.ModuleList of n_layer Blocks), ln_f; the head has no weight of its own")
 def test_parts_have_the_documented_names(student):
-    for changes in ({}, {"n_layer": 1, "bias": False}, {"n_layer": 3}):
+    for changes in ({}, {"n_layer": 1, "bias": False}, {"n_layer": 3}, {"block_size": 12, "n_head": 2}):
         model = student.gpt.GPT(config(student, **changes))
         found = student.probe(named_parameter_shapes, model)
-        expected = documented_shapes(n_layer=changes.get("n_layer", N_LAYER), bias=changes.get("bias", True))
+        block_size = changes.get("block_size", BLOCK)
+        expected = documented_shapes(block_size=block_size, n_layer=changes.get("n_layer", N_LAYER),
+                                     bias=changes.get("bias", True))
         extra, missing = sorted(set(found) - set(expected)), sorted(set(expected) - set(found))
         if [name for name in extra if found[name] in [(V, C), (C, V)]]:
             with hint("the head is not tied: it must reuse token_embedding.weight (logits = x @ weight.T), not "
                       "hold a (vocab_size, n_embd) matrix of its own"):
                 raise AssertionError(f"extra parameters: {extra}")
+        if missing and not extra and all(name.startswith("blocks.") and not name.startswith("blocks.0.")
+                                         for name in missing):
+            with hint("the blocks share one set of weights: [Block(...)] * n_layer repeats ONE block n_layer times. "
+                      "Build each block on its own, nn.ModuleList(Block(...) for _ in range(n_layer))"):
+                raise AssertionError(f"{changes or 'default config'}: only blocks.0 has parameters; missing {missing}")
         assert not extra and not missing, f"{changes or 'default config'}: missing {missing}, unexpected {extra}"
         wrong = {name: found[name] for name in expected if found[name] != expected[name]}
+        if "position_embedding.weight" in wrong:
+            with hint("the position table has one row per position a model reads: config.block_size rows, whatever "
+                      "the block_size of the examples"):
+                raise AssertionError(f"block_size={block_size}: position_embedding.weight is "
+                                     f"{wrong['position_embedding.weight']}, expected {(block_size, C)}")
         assert not wrong, f"shapes differ from the documented ones: {wrong}"
+        masks = {name: shape for name, shape in student.probe(buffer_shapes, model).items() if name.endswith("attn.mask")}
+        with hint("give every Block config.block_size (Block(n_embd, n_head, block_size, ...)): each attention's "
+                  "causal mask is block_size x block_size"):
+            assert all(shape == (block_size, block_size) for shape in masks.values()), \
+                f"block_size={block_size}: the attention masks are {masks}"
+    with hint("GPTConfig must refuse sizes below 1 and a dropout outside [0, 1) with a ValueError as soon as it is "
+              "made (the stub's __post_init__ does it: keep it)"):
+        for bad in ({"n_layer": 0}, {"vocab_size": 0}, {"block_size": -1}, {"dropout": 1.0}, {"dropout": -0.1}):
+            with pytest.raises(ValueError):
+                config(student, **bad)
     with hint("use your own step 03 Embedding and LearnedPositionalEmbedding, and your step 07 Block and LayerNorm"):
         model = student.gpt.GPT(config(student))
         for step, module, name, count in [("step03", "embedding", "Embedding", 1),
@@ -212,8 +240,29 @@ def test_logits_match_the_reference_on_the_same_weights(student, grading_seed, s
     logits, loss = model(idx)
     with hint("without targets, forward returns (logits, None): no loss to compute, so None, not 0"):
         assert loss is None, f"without targets the loss should be None, got {loss!r}"
+    with hint("forward returns the logits of EVERY position, (B, T, vocab_size), with or without targets: the "
+              "next-token choice at the last position belongs to generate"):
+        assert isinstance(logits, torch.Tensor) and tuple(logits.shape) == tuple(expected.shape), \
+            f"the logits should have shape {tuple(expected.shape)}, got {tuple(getattr(logits, 'shape', ()))}"
     # 2e-3: GELU's tanh form (accepted in step 07) moves these logits by up to ~1e-3; every mistake moves them by ~1.
+    with hint("in eval mode two forward passes of the same input differ: a dropout is still on. model.eval() must "
+              "turn it off: use nn.Dropout, or F.dropout(x, p, training=self.training)"):
+        expect_close(model(idx)[0], logits, name="a second forward pass in eval mode")
     expect_close(logits, expected, name="the logits", atol=2e-3, rtol=1e-3, mistakes=forward_mistakes(weights, idx))
+    # Another shape of model, whose logits the test works out from the definition: 2 heads, 12 positions.
+    other = dict(settings, n_head=2, block_size=12)
+    generator = torch.Generator().manual_seed(seed + 1)
+    other_weights = seeded_weights(documented_shapes(block_size=12), generator)
+    other_idx = torch.randint(0, V, (2, 12), generator=generator)
+    model_12 = student.gpt.GPT(student.gpt.GPTConfig(**other))
+    student.probe(load_parameters, model_12, other_weights)
+    model_12.eval()
+    expect_close(model_12(other_idx)[0], logits_by_definition(other_weights, other_idx, n_head=2),
+                 name="the logits of a model with n_head=2 and block_size=12", atol=2e-3, rtol=1e-3, mistakes={
+        f"the blocks have {N_HEAD} heads whatever config.n_head says: pass config.n_head to every Block":
+            logits_by_definition(other_weights, other_idx, n_head=N_HEAD),
+        **forward_mistakes(other_weights, other_idx),
+    })
     # The same tokens with the last one changed: a causal model gives the same logits everywhere before it.
     changed = idx.clone()
     changed[:, -1] = (idx[:, -1] + 1) % V
@@ -285,7 +334,14 @@ def test_loss_at_initialisation_is_ln_vocab_size(student, generator):
     model = student.gpt.GPT(config(student, vocab_size=vocab_size, n_embd=32))
     idx = torch.randint(0, vocab_size, (8, BLOCK), generator=generator)
     targets = torch.randint(0, vocab_size, (8, BLOCK), generator=generator)
-    logits, loss = model(idx, targets)
+    try:
+        logits, loss = model(idx, targets)
+    except Exception as error:  # a student's error, rebuilt by the grader: the message says what failed
+        if "target" not in str(error).lower():
+            raise
+        with hint("F.cross_entropy takes (N, V) logits and (N,) targets: flatten the copies you pass to it, "
+                  "logits.reshape(B * T, V) and targets.reshape(B * T)"):
+            raise AssertionError(f"forward with targets failed: {str(error).splitlines()[0][:300]}") from None
     assert loss is not None and tuple(loss.shape) == (), "with targets, forward returns (logits, a scalar loss)"
     with hint("with targets, forward still returns logits of shape (B, T, vocab_size): flatten only the copies "
               "you pass to F.cross_entropy, not the logits you return"):
@@ -304,9 +360,14 @@ def test_loss_at_initialisation_is_ln_vocab_size(student, generator):
     parameters = student.probe(parameters_by_name, model)
     spread = initial_spread(parameters)
     lowest = {name: 0.016 * (0.5 if name.endswith(("out_proj", "mlp.proj")) else 1) for name in spread}
-    far = {name: round(std, 4) for name, (std, _) in spread.items() if not lowest[name] <= std <= 0.024}
+    far = {name: round(std, 4) for name, (std, _, _) in spread.items() if not lowest[name] <= std <= 0.024}
     assert not far, f"these weights do not start near N(0, 0.02) (their std): {far}"
-    nonzero = [name for name, (_, bias_max) in spread.items() if bias_max > 0]
+    # A mean of N(0, 0.02) entries is 0 give or take 0.02 / sqrt(n): 6 of those is one chance in 10^9.
+    shifted = {name: round(mean, 1) for name, (_, _, mean) in spread.items() if abs(mean) > 6}
+    with hint("the weights are drawn around a mean other than 0: N(0, 0.02) is torch.nn.init.normal_(w, mean=0.0, "
+              "std=0.02)"):
+        assert not shifted, f"these weights' means are this many standard errors from 0: {shifted}"
+    nonzero = [name for name, (_, bias_max, _) in spread.items() if bias_max > 0]
     assert not nonzero, f"these layers' biases do not start at zero: {nonzero}"
     with hint("the norms start as the identity, weight 1 and bias 0 (LayerNorm's own start): the N(0, 0.02) "
               "initialisation is for the Linear weights and the two tables only"):
@@ -344,7 +405,7 @@ def test_overfits_one_batch(student, generator):
 @points(2, hint="backpropagation must give the true slope of the loss at every parameter: something between a "
                 "parameter and the logits is cut from the graph (a .detach(), .data or torch.no_grad()), so training "
                 "moves that parameter by only part of its gradient, or not at all",
-        builds_on=EARLIER)
+        builds_on={**EARLIER, **PARTS})
 def test_gradients_are_the_slopes_of_the_loss(student, generator):
     # The test needs no reference: it nudges one parameter at a time by +-h along a random direction d
     # and compares the change of the loss, (loss(w + h d) - loss(w - h d)) / 2h, with what backward
@@ -376,6 +437,11 @@ def test_gradients_are_the_slopes_of_the_loss(student, generator):
               "computed outside autograd, so the positions would never be learned"):
         assert "position_embedding.weight" not in [*untouched, *wrong], \
             f"no gradient at {untouched}; backward vs measured slope: {wrong}"
+    unused = [name for name in untouched
+              if float((observed["nudged"][name][0] - observed["nudged"][name][1]).abs().max()) == 0]
+    with hint("these parameters never take part in forward (moving them changes no logit): is every block run once, "
+              f"in order, for blocks 0 .. n_layer - 1 (for block in self.blocks: x = block(x))? Unused: {unused}"):
+        assert not unused, f"parameters that change nothing: {unused}"
     with hint("no gradient reaches these parameters: each must require grad and be used as it is in forward "
               "(not weight.data or weight.detach())"):
         assert not untouched, f"no gradient at {untouched}"
@@ -454,6 +520,12 @@ def test_generate_samples_the_next_token(student, generator):
     with hint("generate must leave the model in the mode it found it: sampling runs in eval mode, as the caller "
               "set it, and never switches dropout on (no self.train() inside generate)"):
         assert not model.training, "the model was in eval mode before generate, and is in train mode after it"
+    model.train()
+    model.generate(prompt, 3, torch.Generator().manual_seed(1))
+    with hint("generate must leave the model in the mode it found it: a model in training stays in training (no "
+              "self.eval() inside generate without putting the mode back)"):
+        assert model.training, "the model was in train mode before generate, and is in eval mode after it"
+    model.eval()
     with hint("pass the generator to torch.multinomial: the same seed must give the same tokens"):
         expect_close(model.generate(prompt, 10, torch.Generator().manual_seed(1)), out, name="a second seeded run")
     with hint("an input longer than block_size must raise a ValueError that says so"):
@@ -510,7 +582,7 @@ def test_generate_samples_the_next_token(student, generator):
 
 @points(2, hint="pass config.dropout to the embedding dropout and to every Block; model.train() turns it on, "
                 "model.eval() must turn it off",
-        builds_on=PARTS)
+        builds_on={**PARTS, "GPT.forward": "test_logits_match_the_reference_on_the_same_weights"})
 def test_dropout_only_in_training(student, generator):
     model, weights = loaded_model(student, generator, dropout=0.5)
     rates = student.probe(dropout_rates, model)
@@ -536,18 +608,32 @@ def test_dropout_only_in_training(student, generator):
                      "(p = 0.5: the sum of the vectors times 2)")
         dropped = 1 - float(kept.double().mean())
         assert 0.35 < dropped < 0.65, f"dropout p = 0.5 zeroed {dropped:.0%} of the first block's input"
+    # Between the first block and the logits, the only dropouts are those inside the blocks.
+    flow = student.probe(flow_in_training, model, idx)
+    with hint("a dropout between the blocks: each block's output goes to the next block as it is (the blocks drop "
+              "out inside themselves, on their branches)"):
+        for i in range(1, N_LAYER):
+            expect_close(flow["block_inputs"][i], flow["block_outputs"][i - 1],
+                         name=f"the input of block {i} against the output of block {i - 1}")
+    with hint("a dropout after the last block or after ln_f, or on the logits: the head reads ln_f(last block's "
+              "output) as it is, logits = ln_f(x) @ token_embedding.weight.T"):
+        last = flow["block_outputs"][-1]
+        head = F.layer_norm(last, (C,), weights["ln_f.weight"], weights["ln_f.bias"]) @ weights["token_embedding.weight"].T
+        expect_close(flow["logits"], head, name="the logits against ln_f(the last block's output) @ the table's "
+                     "transpose", atol=1e-4)
 
 
 def initial_spread(parameters: dict) -> dict:
     """For every weight matrix (Linear or table), from the parameters by name: (its std, the largest |bias|
-    of its layer, 0 for a table)."""
+    of its layer, 0 for a table, and its mean in standard errors of a mean of N(0, 0.02) entries)."""
     spread = {}
     for name, weight in parameters.items():
         if name.endswith("weight") and weight.dim() == 2:
             layer = name.removesuffix("weight")
             bias = parameters.get(f"{layer}bias")
             biggest_bias = 0.0 if bias is None else float(bias.abs().max())
-            spread[layer.rstrip(".") or "model"] = (float(weight.std()), biggest_bias)
+            off_centre = float(weight.mean()) / (0.02 / math.sqrt(weight.numel()))
+            spread[layer.rstrip(".") or "model"] = (float(weight.std()), biggest_bias, off_centre)
     return spread
 
 
@@ -555,6 +641,27 @@ def initial_spread(parameters: dict) -> dict:
 
 def dropout_rates(model):
     return [module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)]
+
+
+def buffer_shapes(model) -> dict:
+    return {name: tuple(buffer.shape) for name, buffer in model.named_buffers()}
+
+
+def flow_in_training(model, idx) -> dict:
+    """One forward pass (in the model's mode): every block's input and output, and the logits."""
+    seen = {"block_inputs": [], "block_outputs": []}
+
+    def on_block(module, args, out):  # a hook that returns nothing leaves the output as it was
+        seen["block_inputs"].append(args[0].detach().clone())
+        seen["block_outputs"].append(out.detach().clone())
+
+    handles = [block.register_forward_hook(on_block) for block in model.blocks]
+    try:
+        seen["logits"] = model(idx)[0].detach().clone()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
 
 
 def input_of_the_first_block(model, idx):
