@@ -55,6 +55,9 @@ def review_source(source: str) -> list[str]:
             found[f"calls setattr on {ast.unparse(node.args[0])}"] = None
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _names_a_suite(node.value):
             found[f"names a suite or the reference: {node.value[:60]!r}"] = None
+        elif isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__") \
+                and _root_name(node) in ("torch", "F", "nn"):
+            found[f"uses torch's private API ({ast.unparse(node)})"] = None
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "os" \
                 and node.attr in SUSPECT_OS:
             found[f"uses os.{node.attr}"] = None
@@ -70,6 +73,8 @@ def _check_module(name: str, found: dict[str, None]) -> None:
         found[f"imports {name} (a test file: the suite's own code)"] = None
     elif parts[0] in SUSPECT_MODULES:
         found[f"imports {name}"] = None
+    elif name != "__future__" and any(part.startswith("_") for part in parts):
+        found[f"imports {name} (a private module)"] = None
 
 
 def _root_name(node: ast.AST) -> str | None:

@@ -55,6 +55,10 @@ def scaled_dot_product_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     Returns:
         ``(out, weights)``: out (..., T_q, d_v), and the attention weights (..., T_q, T_k),
         each row a probability distribution over the keys; ``out = weights @ v``.
+
+    Raises:
+        ValueError: from ``check_attention_inputs``, for queries and keys of different sizes,
+            keys and values of different numbers, or a mask that is not bool.
     """
     check_attention_inputs(q, k, v, mask)
     raise NotImplementedError("not implemented yet")

@@ -9,12 +9,13 @@ values with weights that sum to 1, and nothing after position t reaches position
 import ast
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_close, expect_gradients
-from grader.probes import (buffer_shapes, count_calls, named_buffer, operation_counts, operations_of,
+from grader.probes import (count_calls, named_buffer, operation_counts, operations_of,
                            parameter_shapes, tensors_after_the_call, torch_functions_of)
 
 B, H, T, D_K, D_V = 2, 3, 6, 8, 5  # d_k != d_v, so scaling by the wrong size shows
@@ -36,12 +37,12 @@ def copies(*tensors):
     return tuple(tensor.clone() for tensor in tensors)
 
 
-def attention_variant(q, k, v, mask=None, scale=None, softmax_dim=-1, mask_after_softmax=False):
+def attention_variant(q, k, v, mask=None, scale=None, softmax_dim=-1, mask_after_softmax=False, fill=-math.inf):
     """(out, weights) of attention, right by default; the options make it what a mistake computes."""
     scale = math.sqrt(q.shape[-1]) if scale is None else scale
     scores = q @ k.transpose(-2, -1) / scale
     if mask is not None and not mask_after_softmax:
-        scores = scores.masked_fill(~mask, float("-inf"))
+        scores = scores.masked_fill(~mask, fill)
     weights = F.softmax(scores, dim=softmax_dim)
     if mask is not None and mask_after_softmax:
         weights = weights.masked_fill(~mask, 0.0)
@@ -65,6 +66,8 @@ def attention_mistakes(q, k, v, mask=None, part=0):
         mistakes["the mask is applied after the softmax: set masked scores to -inf BEFORE it, so the kept "
                  "weights still sum to 1"] = attention_variant(q, k, v, mask, mask_after_softmax=True)
         mistakes["the mask is inverted: True marks the keys a query MAY attend to"] = attention_variant(q, k, v, ~mask)
+        mistakes["the masked scores are set to 0: set them to float('-inf'), since e^0 = 1 still gives a masked key "
+                 "weight"] = attention_variant(q, k, v, mask, fill=0.0)
     return {message: result[part] for message, result in mistakes.items()}
 
 
@@ -73,13 +76,20 @@ def attention_mistakes(q, k, v, mask=None, part=0):
 @points(3, hint="out = softmax(q @ k^T / sqrt(d_k), dim=-1) @ v, for any number of leading dims "
                 "(transpose the last two dims of k, not the first two)")
 def test_attention_matches_torch(student, generator):
-    for batch in [(B,), (B, H)]:
+    for batch, d_k in [((B,), D_K), ((B, H), D_K), ((B,), 16)]:  # 16: the scale follows the queries' size
         q, k, v = random_qkv(generator, *batch)
+        if d_k != D_K:
+            q, k = torch.randn(*batch, T, d_k, generator=generator), torch.randn(*batch, T, d_k, generator=generator)
         out, weights = student.attention.scaled_dot_product_attention(*copies(q, k, v))
-        expect_close(out, F.scaled_dot_product_attention(q, k, v), name=f"out for {len(batch) + 2}-D inputs",
-                     mistakes=attention_mistakes(q, k, v, part=0))
-        expect_close(weights, F.softmax(q @ k.transpose(-2, -1) / math.sqrt(D_K), dim=-1),
-                     name=f"weights for {len(batch) + 2}-D inputs", mistakes=attention_mistakes(q, k, v, part=1))
+        mistakes = attention_mistakes(q, k, v, part=0)
+        if d_k != D_K:
+            mistakes[f"the scores are divided by sqrt({D_K}) whatever the size of the queries: d_k = q.shape[-1]"] = \
+                attention_variant(q, k, v, scale=math.sqrt(D_K))[0]
+        expect_close(out, F.scaled_dot_product_attention(q, k, v), name=f"out for {len(batch) + 2}-D inputs, d_k={d_k}",
+                     mistakes=mistakes)
+        expect_close(weights, F.softmax(q @ k.transpose(-2, -1) / math.sqrt(d_k), dim=-1),
+                     name=f"weights for {len(batch) + 2}-D inputs, d_k={d_k}",
+                     mistakes=attention_mistakes(q, k, v, part=1))
 
 
 @points(1, hint="return the weights the output was made with: out must equal weights @ v, and each row of "
@@ -97,11 +107,12 @@ def test_weights_are_the_ones_that_made_the_output(student, generator):
     with hint("keep the inputs' dtype: float64 queries, keys and values give float64 out and weights (no .float())"):
         out64, weights64 = student.attention.scaled_dot_product_attention(q.double(), k.double(), v.double())
         assert out64.dtype == weights64.dtype == torch.float64, f"got {out64.dtype} and {weights64.dtype}"
-    with hint("do not change q, k or v in place (q /= ..., q.mul_(...)): they are the caller's tensors. Scale the "
-              "scores, or write q / sqrt(d_k) into a new tensor"):
+    mask = torch.ones(T, T, dtype=torch.bool).tril()
+    with hint("do not change q, k, v or the mask in place (q /= ..., q.mul_(...), mask.logical_not_()): they are "
+              "the caller's tensors. Scale the scores, or write q / sqrt(d_k) into a new tensor; use ~mask"):
         after = student.probe(tensors_after_the_call, student.attention.scaled_dot_product_attention,
-                              q.clone(), k.clone(), v.clone())
-        for name, before, now in zip("qkv", (q, k, v), after):
+                              q.clone(), k.clone(), v.clone(), mask.clone())
+        for name, before, now in zip(("q", "k", "v", "the mask"), (q, k, v, mask), after):
             assert torch.equal(now, before), f"{name} was changed by the call"
 
 
@@ -111,8 +122,10 @@ def test_attention_with_a_mask(student, generator):
     q, k, v = random_qkv(generator, B, H)
     keep = torch.rand(T, T, generator=generator) < 0.5
     keep[torch.arange(T), torch.randint(0, T, (T,), generator=generator)] = True  # every query keeps a key
-    for mask in [torch.tril(torch.ones(T, T, dtype=torch.bool)), keep]:
-        out, weights = student.attention.scaled_dot_product_attention(*copies(q, k, v), mask=mask)
+    per_example = torch.rand(B, 1, T, T, generator=generator) < 0.5  # one mask per sequence, shared by the heads
+    per_example[..., torch.arange(T), torch.arange(T)] = True
+    for mask in [torch.tril(torch.ones(T, T, dtype=torch.bool)), keep, per_example]:
+        out, weights = student.attention.scaled_dot_product_attention(*copies(q, k, v, mask))
         _, expected_weights = attention_variant(q, k, v, mask)
         expect_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), name="out with a mask",
                      mistakes=attention_mistakes(q, k, v, mask, part=0))
@@ -126,8 +139,15 @@ def test_attention_with_a_mask(student, generator):
     mask[:, 0] = True
     with hint("queries and keys may differ in number: the scores are (..., T_q, T_k) and so is the mask; "
               "use it as given, without cutting it to a square"):
-        out, weights = student.attention.scaled_dot_product_attention(*copies(q, k, v), mask=mask)
+        out, weights = student.attention.scaled_dot_product_attention(*copies(q, k, v, mask))
         expect_close(out, F.scaled_dot_product_attention(q, k, v, attn_mask=mask), name="out for 3 queries, 5 keys")
+        expect_close(weights, attention_variant(q, k, v, mask)[1], name="weights for 3 queries, 5 keys")
+    with hint("keep the stub's first line, check_attention_inputs(q, k, v, mask): queries and keys of different "
+              "sizes, a key without a value, or a mask that is not bool must raise a ValueError"):
+        for bad_q, bad_k, bad_v, bad_mask in [(q[..., :4], k, v, None), (q, k, v[..., :4, :], None),
+                                              (q, k, v, mask.float())]:
+            with pytest.raises(ValueError):
+                student.attention.scaled_dot_product_attention(*copies(bad_q, bad_k, bad_v), mask=bad_mask)
 
 
 @points(1, hint="compute the attention yourself: no F.scaled_dot_product_attention or nn.MultiheadAttention",
@@ -233,7 +253,8 @@ def test_average_with_a_matmul(student, generator):
 
 
 @points(2, hint="scores start at zeros(T, T); masked_fill the future (where the causal mask is False) with -inf; "
-                "softmax over the last dim gives the same rows 1/(t+1) as the matmul version")
+                "softmax over the last dim gives the same rows 1/(t+1) as the matmul version",
+        builds_on={"causal_mask": "test_causal_mask"})
 def test_average_with_a_softmax(student, generator):
     x = torch.randn(B, T, D_V, generator=generator)
     expect_close(student.attention.average_previous_softmax(x), running_means(x), name="the softmax averages",
@@ -249,29 +270,36 @@ def test_average_with_a_softmax(student, generator):
 # --- one head of causal self-attention --------------------------------------------------------------
 
 @points(2, hint="three nn.Linear(n_embd, head_size, bias=False) named query, key and value; forward returns "
-                "(B, T, head_size)")
+                "(B, T, head_size)",
+        builds_on={"scaled_dot_product_attention": "test_attention_matches_torch"})
 def test_head_has_three_projections(student, generator):
-    head = student.attention.CausalSelfAttentionHead(N_EMBD, HEAD, BLOCK)
-    shapes = student.probe(projection_shapes, head)
-    assert shapes == {"query": (HEAD, N_EMBD), "key": (HEAD, N_EMBD), "value": (HEAD, N_EMBD)}, shapes
-    with hint("the projections have no bias (bias=False), and the mask is a buffer, not a parameter"):
-        assert sorted(student.probe(parameter_shapes, head)) == [(HEAD, N_EMBD)] * 3
-    with hint("register causal_mask(block_size) with self.register_buffer(...): a plain tensor attribute stays "
-              "behind when the module moves to a GPU"):
-        assert (BLOCK, BLOCK) in student.probe(buffer_shapes, head)
-    with hint("the buffer holds causal_mask(block_size) itself, a bool tril (True where a query may look), "
-              "under the documented name mask: not its inverse, not a float matrix"):
+    for n_embd, head_size, block_size in [(N_EMBD, HEAD, BLOCK), (10, 6, 12)]:  # sizes are arguments, not constants
+        head = student.attention.CausalSelfAttentionHead(n_embd, head_size, block_size)
+        shapes = student.probe(projection_shapes, head)
+        wanted = (head_size, n_embd)
+        assert shapes == {"query": wanted, "key": wanted, "value": wanted}, \
+            f"CausalSelfAttentionHead({n_embd}, {head_size}, {block_size}): projection weights {shapes}"
+        with hint("the projections have no bias (bias=False), and the mask is a buffer, not a parameter"):
+            assert sorted(student.probe(parameter_shapes, head)) == [wanted] * 3
         registered = student.probe(named_buffer, head, "mask")
-        assert registered is not None, "the head has no buffer named mask"
-        assert registered.dtype == torch.bool and torch.equal(registered, torch.ones(BLOCK, BLOCK).tril().bool()), \
-            f"the mask buffer is {registered.dtype}: {registered.int().tolist()}"
-    out = head(torch.randn(B, 5, N_EMBD, generator=generator))
-    assert tuple(out.shape) == (B, 5, HEAD), f"expected shape ({B}, 5, {HEAD}), got {tuple(out.shape)}"
+        with hint("register causal_mask(block_size) as a buffer named mask, self.register_buffer('mask', ...): "
+                  "a plain tensor attribute stays behind when the module moves to a GPU"):
+            assert registered is not None, "the head has no buffer named mask"
+        with hint("the buffer holds causal_mask(block_size) itself, a bool tril (True where a query may look) of "
+                  "block_size x block_size, under the documented name mask: not its inverse, not a float matrix"):
+            square = registered.reshape(registered.shape[-2:]) if registered.dim() >= 2 and \
+                all(size == 1 for size in registered.shape[:-2]) else registered  # a (1, ..., T, T) view is fine
+            assert square.dtype == torch.bool and torch.equal(square, torch.ones(block_size, block_size).tril().bool()), \
+                f"block_size={block_size}: the mask buffer is {registered.dtype} {tuple(registered.shape)}: " \
+                f"{registered.int().tolist()}"
+        out = head(torch.randn(B, 5, n_embd, generator=generator))
+        assert tuple(out.shape) == (B, 5, head_size), f"expected shape ({B}, 5, {head_size}), got {tuple(out.shape)}"
 
 
 @points(3, hint="q = query(x), k = key(x), v = value(x), then your scaled_dot_product_attention(q, k, v) with "
                 "the causal mask cut to mask[:T, :T]",
-        builds_on={"scaled_dot_product_attention": "test_attention_with_a_mask", "causal_mask": "test_causal_mask"})
+        builds_on={"scaled_dot_product_attention": "test_attention_with_a_mask", "causal_mask": "test_causal_mask",
+                   "CausalSelfAttentionHead.__init__": "test_head_has_three_projections"})
 def test_head_output(student, generator):
     head = student.attention.CausalSelfAttentionHead(N_EMBD, HEAD, BLOCK)
     x = torch.randn(B, 6, N_EMBD, generator=generator)
@@ -283,6 +311,12 @@ def test_head_output(student, generator):
                      "queries and keys are swapped: the scores are q @ k^T with q = query(x), k = key(x)":
                          F.scaled_dot_product_attention(k, q, v, attn_mask=mask),
                      "the head does not mask the future: pass the causal mask": F.scaled_dot_product_attention(q, k, v),
+                     "the head scales the scores by sqrt(n_embd): your scaled_dot_product_attention already divides "
+                     "by sqrt(d_k), with d_k = head_size; pass q, k, v as they come from the projections":
+                         F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1 / math.sqrt(N_EMBD)),
+                     "the scores are scaled twice: scaled_dot_product_attention divides by sqrt(head_size) itself, "
+                     "so the head passes q and k unscaled":
+                         F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1 / HEAD),
                  })
     with hint("in eval mode the head computes the same: it has no dropout of its own"):
         head.eval()
@@ -293,6 +327,13 @@ def test_head_output(student, generator):
         expect_close(observed["output"], F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
                      name="the output of the run that counted the calls")
         assert observed["calls"] >= 1, "the head never called your scaled_dot_product_attention"
+    # Other sizes, all of them used: nothing may be written for n_embd 12, head_size 4, block_size 8.
+    other = student.attention.CausalSelfAttentionHead(10, 6, 12)
+    x = torch.randn(B, 12, 10, generator=generator)
+    weights = student.probe(projection_weights, other)
+    q, k, v = (x @ weights[name].T for name in ("query", "key", "value"))
+    expect_close(other(x), F.scaled_dot_product_attention(q, k, v, is_causal=True),
+                 name="the output of CausalSelfAttentionHead(10, 6, 12) on 12 positions")
 
 
 @points(2, hint="keep the weights of the last forward in self.last_attention, detached: (B, T, T), rows sum to 1, "
@@ -332,7 +373,7 @@ def test_gradients_flow_through_your_head(student, generator):
 
 @points(3, hint="position t must not see positions after t: mask the scores of the future with the causal "
                 "mask, before the softmax",
-        builds_on={"causal_mask": "test_causal_mask"})
+        builds_on={"causal_mask": "test_causal_mask", "scaled_dot_product_attention": "test_attention_with_a_mask"})
 def test_no_information_flows_from_the_future(student, generator):
     head = student.attention.CausalSelfAttentionHead(N_EMBD, HEAD, BLOCK)
     x = torch.randn(1, BLOCK, N_EMBD, generator=generator)

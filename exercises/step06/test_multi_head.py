@@ -86,6 +86,8 @@ def multi_head_mistakes(x, weights, n_head, causal=True):
             variant(head_order=list(range(n_head))[::-1]),
         "the softmax runs over the queries (dim=-2 or dim=2): each query's weights over the KEYS, the last dim, "
         "must sum to 1": variant(softmax_dim=-2),
+        "the softmax runs over the heads (dim=1 of (B, n_head, T, T)): each query's weights over the KEYS, the "
+        "last dim, must sum to 1": variant(softmax_dim=1),
     }
     if causal:
         mistakes["the future is not masked: use self.mask[:T, :T] when self.causal"] = \
@@ -102,8 +104,11 @@ def heavy_operations(counts: dict) -> dict:
     return {name: n for name, n in sorted(counts.items()) if "mm" in name or "softmax" in name}
 
 
-def build(student, n_embd=C, n_head=N_HEAD, **options):
-    return student.multi_head.MultiHeadAttention(n_embd, n_head, BLOCK, **options)
+def build(student, n_embd=C, n_head=N_HEAD, block_size=BLOCK, **options):
+    return student.multi_head.MultiHeadAttention(n_embd, n_head, block_size, **options)
+
+
+OTHER = dict(n_embd=20, n_head=4, block_size=10)  # head_size 5: sizes a module must take from its arguments
 
 
 # --- heads share n_embd ----------------------------------------------------------------------
@@ -119,7 +124,7 @@ def test_heads_must_divide_n_embd(student):
     for n_embd, n_head in [(10, 4), (32, 5), (7, 2)]:
         with pytest.raises(ValueError) as raised:
             student.multi_head.check_heads(n_embd, n_head)
-        message = str(raised.value)
+        message = getattr(raised.value, "info", {}).get("message", str(raised.value))  # the student's own words
         with hint("say why in the message: give n_embd and n_head, e.g. f'n_embd={n_embd} is not divisible by "
                   "n_head={n_head}'"):
             assert str(n_embd) in message and str(n_head) in message, f"the message was: {message!r}"
@@ -152,6 +157,15 @@ def test_four_projections_and_a_mask(student):
             assert registered.dtype == torch.bool and registered.numel() == BLOCK * BLOCK and \
                 torch.equal(registered.reshape(BLOCK, BLOCK), torch.ones(BLOCK, BLOCK).tril().bool()), \
                 f"the mask buffer is {registered.dtype} of shape {tuple(registered.shape)}"
+    n, size = OTHER["n_embd"], OTHER["block_size"]
+    module = build(student, **OTHER)
+    with hint("the sizes come from the arguments: nn.Linear(n_embd, n_embd, bias=bias) and "
+              "causal_mask(block_size), whatever the sizes of the other examples"):
+        shapes = student.probe(linear_shapes, module, PROJECTIONS)
+        assert shapes == {name: ((n, n), (n,)) for name in PROJECTIONS}, f"MultiHeadAttention({OTHER}): {shapes}"
+        registered = student.probe(named_buffer, module, "mask")
+        assert registered is not None and registered.numel() == size * size, \
+            f"MultiHeadAttention({OTHER}): the mask buffer has shape {tuple(getattr(registered, 'shape', ()))}"
 
 
 @points(2, hint="split_heads: x.view(B, T, n_head, head_size).transpose(1, 2), so that out[:, h, t] is the slice "
@@ -181,6 +195,12 @@ def test_loop_follows_the_definition(student, generator):
     weights = student.probe(parameters_by_name, module)
     expect_close(module.forward_loop(x), multi_head_variant(x, weights, N_HEAD), name="forward_loop(x)",
                  mistakes=multi_head_mistakes(x, weights, N_HEAD))
+    other = build(student, **OTHER)
+    x = torch.randn(B, OTHER["block_size"], OTHER["n_embd"], generator=generator)
+    weights = student.probe(parameters_by_name, other)
+    expect_close(other.forward_loop(x), multi_head_variant(x, weights, OTHER["n_head"]),
+                 name=f"forward_loop(x) of MultiHeadAttention({OTHER}), T = block_size",
+                 mistakes=multi_head_mistakes(x, weights, OTHER["n_head"]))
 
 
 @points(1, hint="forward_loop must call your step 05 scaled_dot_product_attention once per head: reuse it, "
@@ -210,6 +230,12 @@ def test_batched_matches_the_definition(student, generator):
         weights = student.probe(parameters_by_name, module)
         expect_close(module(x), multi_head_variant(x, weights, n_head), name=f"forward(x) with n_head={n_head}",
                      mistakes=multi_head_mistakes(x, weights, n_head))
+    other = build(student, **OTHER)
+    x = torch.randn(B, OTHER["block_size"], OTHER["n_embd"], generator=generator)
+    weights = student.probe(parameters_by_name, other)
+    expect_close(other(x), multi_head_variant(x, weights, OTHER["n_head"]),
+                 name=f"forward(x) of MultiHeadAttention({OTHER}), T = block_size",
+                 mistakes=multi_head_mistakes(x, weights, OTHER["n_head"]))
     with hint("keep self.check_input(x) at the top of forward and forward_loop: x that is not (B, T, n_embd), "
               "or longer than block_size, must raise ValueError"):
         for bad in (torch.randn(T, C), torch.randn(B, T, C + 1), torch.randn(B, BLOCK + 1, C)):
@@ -340,7 +366,10 @@ def test_parameter_count_formula(student, generator):
         observed = student.probe(torch_functions_of, student.multi_head.attention_parameter_count, n_embd, bias)
         counted = observed["output"]
         expect_a_formula(observed["functions"], "attention_parameter_count", "n_embd and bias")
-        assert isinstance(counted, int), f"attention_parameter_count should return an int, got {type(counted)}"
+        with hint("return a Python int: a count of parameters is a whole number (int(...) around anything computed "
+                  "in floats or tensors)"):
+            assert isinstance(counted, int) and not isinstance(counted, bool), \
+                f"attention_parameter_count should return an int, got {type(counted).__name__}"
         d = n_embd
         with_bias = d if bias else 0
         expect_close(torch.tensor(counted), torch.tensor(expected), name=f"attention_parameter_count({d}, {bias})",
