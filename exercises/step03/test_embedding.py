@@ -21,6 +21,9 @@ def test_weight_is_one_parameter_of_shape_vocab_by_dim(student):
     embedding = student.embedding.Embedding(V, C)
     assert tuple(embedding.weight.shape) == (V, C)
     assert student.probe(parameter_shapes, embedding) == [(V, C)]
+    with hint("the table is float32, torch's default (torch.randn(num_embeddings, embedding_dim)): a float64 table "
+              "gives float64 vectors, which the float32 layers after it refuse"):
+        assert embedding.weight.dtype == torch.float32, f"the table is {embedding.weight.dtype}"
 
 
 @points(1, hint="draw the table from N(0, 1) with torch.randn, as nn.Embedding does")
@@ -50,7 +53,9 @@ def test_lookup_returns_the_rows_for_any_shape(student, generator):
         expect_close(embedding(idx), F.embedding(idx, weight), name=f"the vectors of ids of shape {shape}", atol=0)
     with hint("keep check_ids at the top of forward: an id outside [0, num_embeddings) or a float tensor must "
               "raise ValueError (negative ids would otherwise silently wrap around to the last rows)"):
-        for bad in (torch.tensor([0, -1]), torch.tensor([V]), torch.tensor([0.0, 1.0])):
+        # int32 and uint8 ids too: uint8 (and bool) used as an index is read as a mask, not as ids.
+        for bad in (torch.tensor([0, -1]), torch.tensor([V]), torch.tensor([0.0, 1.0]),
+                    torch.tensor([0, 1], dtype=torch.int32), torch.tensor([0, 1], dtype=torch.uint8)):
             with pytest.raises(ValueError):
                 embedding(bad)
 
@@ -98,8 +103,11 @@ def test_one_hot_product_equals_indexing(student, generator):
                   "what Embedding.forward does"):
             assert [op for op in observed["operators"] if op in MATRIX_PRODUCTS], observed["operators"]
     with hint("one_hot_lookup returns weight's dtype: convert the one-hot vectors to weight.dtype, not to float32"):
-        result = student.embedding.one_hot_lookup(torch.tensor([1, 0]), weight.double())
+        wide = weight.double() + 1e-12 * torch.randn(V, C, generator=generator, dtype=torch.float64)  # float32 loses it
+        result = student.embedding.one_hot_lookup(torch.tensor([1, 0]), wide)
         assert result.dtype == torch.float64, f"with a float64 weight the result is {result.dtype}"
+        assert torch.equal(result, wide[[1, 0]]), "with a float64 weight the rows come back rounded: the product " \
+                                                  "was computed in float32"
 
 
 # --- probes: trusted helpers that run next to your code ------------------------------

@@ -68,13 +68,18 @@ def test_sinusoidal_values(student):
         })
 
 
-@points(1, hint="the frequency of dims (2i, 2i+1) is 1 / base^(2i / dim), and base is an argument")
+@points(1, hint="the frequency of dims (2i, 2i+1) is 1 / base^(2i / dim), and base is an argument",
+        builds_on={"sinusoidal_encoding": "test_sinusoidal_values"})
 def test_sinusoidal_base_and_size(student, generator):
     positions, dim = (int(n) for n in torch.randint(3, 14, (2,), generator=generator))
     dim += dim % 2  # even
     table = student.positional.sinusoidal_encoding(positions, dim, base=100.0)
     expect_close(table, sinusoid_table(positions, dim, base=100.0), name=f"the ({positions}, {dim}) table with "
                  "base 100")
+    with hint("the table has a row for every one of the positions asked for, however many: build the positions "
+              "with torch.arange(positions)"):
+        expect_close(student.positional.sinusoidal_encoding(130, 8), sinusoid_table(130, 8),
+                     name="the (130, 8) table", atol=1e-4)
     with hint("keep the ValueError for an odd dim: the last sine would have no cosine"):
         with pytest.raises(ValueError):
             student.positional.sinusoidal_encoding(positions, dim + 1)
@@ -90,14 +95,26 @@ def test_learned_positions(student, generator):
     for T in (1, 4, BLOCK):
         idx = torch.randint(0, V, (2, T), generator=generator)
         out = positions(idx)
-        with hint("return the position vectors as (T, dim), one row per position: broadcasting adds them to "
-                  "every sequence of the batch, so there is no batch dimension to build"):
+        shape = tuple(getattr(out, "shape", ()))
+        wrong_shape = {(2, T, C): "return the position vectors as (T, dim), one row per position: broadcasting adds "
+                                  "them to every sequence of the batch, so there is no batch dimension to build (and "
+                                  "the rows are looked up with torch.arange(T), not with the token ids)",
+                       (BLOCK, C): "crop the table to the positions of idx: rows 0 .. T-1, weight[:T]",
+                       (2, C): "T is the length of each sequence, idx.shape[-1] (idx.shape[0] is the batch)"}
+        with hint(wrong_shape.get(shape, "return the position vectors as (T, dim), one row per position")):
             assert tuple(out.shape) == (T, C), f"for idx of shape (2, {T}) the result should be ({T}, {C}), " \
                                                f"got {tuple(out.shape)}"
         expect_close(out, weight[:T], name=f"the position vectors for T = {T}", atol=0)
     with hint("draw the table from N(0, 0.02^2), small and random: torch.randn(block_size, dim) * 0.02"):
-        std = float(student.positional.LearnedPositionalEmbedding(1000, 16).weight.detach().std())
+        table = student.positional.LearnedPositionalEmbedding(1000, 16).weight.detach()
+        std, mean = float(table.std()), float(table.mean())
         assert 0.019 < std < 0.021, f"the table's standard deviation is {std:.4f}, not 0.02"
+        # 16,000 entries: their mean is 0 within 0.0002 (one standard error), and 68.3% of them lie within one
+        # standard deviation of it if they are normal (57.7% for a uniform distribution).
+        assert abs(mean) < 0.001, f"the table's mean is {mean:.4f}, not 0"
+        within_one = float((table.abs() < 0.02).double().mean())
+        assert abs(within_one - 0.6827) < 0.02, f"{within_one:.1%} of the entries lie within 0.02 of 0; N(0, 0.02^2): " \
+                                                "68.3% (torch.randn, not torch.rand)"
     # The table must learn: the gradient of sum(out * upstream) is upstream at rows 0..T-1, 0 below.
     upstream = torch.randn(5, C, generator=generator)
     gradients = student.probe(gradients_by_shape, positions, torch.zeros(2, 5, dtype=torch.long), upstream)
@@ -112,7 +129,8 @@ def test_learned_positions(student, generator):
 
 
 @points(3, hint="out[b, t] = token vector of idx[b, t] + position vector of t, added once",
-        builds_on={"Embedding": "test_lookup_returns_the_rows_for_any_shape"})
+        builds_on={"Embedding": "test_lookup_returns_the_rows_for_any_shape",
+                   "sinusoidal_encoding": "test_sinusoidal_values", "LearnedPositionalEmbedding": "test_learned_positions"})
 def test_token_plus_position(student, generator):
     idx = torch.randint(0, V, (3, 7), generator=generator)
     for kind in ("learned", "sinusoidal"):
@@ -120,16 +138,22 @@ def test_token_plus_position(student, generator):
         owners = student.probe(table_owners, layer)
         with hint("use your own Embedding for the token vectors: the (vocab_size, n_embd) table must be the "
                   "weight of an Embedding from step03/embedding.py, not of nn.Embedding"):
-            assert owners.get((V, C), "").endswith("step03.embedding.Embedding"), f"the tables' owners: {owners}"
+            assert any(owner.endswith("step03.embedding.Embedding") for owner in owners.get((V, C), [])), \
+                f"the tables' owners: {owners}"
         if kind == "learned":
             with hint("build the learned position vectors with your LearnedPositionalEmbedding(block_size, n_embd)"):
-                assert owners.get((BLOCK, C), "").endswith("step03.positional.LearnedPositionalEmbedding"), \
-                    f"the tables' owners: {owners}"
+                assert any(owner.endswith("step03.positional.LearnedPositionalEmbedding")
+                           for owner in owners.get((BLOCK, C), [])), f"the tables' owners: {owners}"
         with hint("register the sinusoidal table with self.register_buffer(name, table): a plain attribute is "
                   "no part of the module's state (it does not move with .to(device), nor is it saved)"
                   if kind == "sinusoidal" else "out[b, t] = token vector of idx[b, t] + position vector of t"):
             tokens, positions = student.probe(tables, layer)
-        expect_close(layer(idx), tokens[idx] + positions[:7], name=f"the output with {kind} positions", mistakes={
+        out = layer(idx)
+        with hint("a float32 table gives float32 vectors: build the sinusoidal table in float32 (a float64 buffer "
+                  "turns every output float64, and the next layer's float32 weights refuse it)"):
+            assert getattr(out, "dtype", None) == torch.float32, f"the output with {kind} positions is " \
+                                                                f"{getattr(out, 'dtype', type(out).__name__)}"
+        expect_close(out, tokens[idx] + positions[:7], name=f"the output with {kind} positions", mistakes={
             "the position vectors are missing: add them to the token vectors": tokens[idx],
             "the position vectors are added twice": tokens[idx] + 2 * positions[:7],
             "the positions are looked up with the token ids: use t = 0..T-1": tokens[idx] + positions[idx],
@@ -191,9 +215,13 @@ def tables(layer):
 
 
 def table_owners(layer):
-    """{shape of a parameter: the class of the module that holds it, as module.ClassName}."""
-    return {tuple(p.shape): f"{type(m).__module__}.{type(m).__qualname__}"
-            for m in layer.modules() for p in m.parameters(recurse=False)}
+    """{shape of a parameter: the classes of the modules that hold it, as module.ClassName} (a table may be
+    held by two modules, one of them an alias)."""
+    owners = {}
+    for m in layer.modules():
+        for p in m.parameters(recurse=False):
+            owners.setdefault(tuple(p.shape), []).append(f"{type(m).__module__}.{type(m).__qualname__}")
+    return owners
 
 
 def gradients_by_shape(module, idx, upstream):

@@ -45,7 +45,7 @@ def test_token_vectors_come_from_your_embedding(student):
 
 @points(3, hint="tie the head to the embedding: logits = h @ token_embedding.weight.T, with no bias and no "
                 "second (V, C) matrix (a copy of the table is not tied: it drifts apart as soon as training starts)",
-        builds_on={"step03 Embedding": STEP03})
+        builds_on={"step03 Embedding": STEP03, "the token vectors": "test_token_vectors_come_from_your_embedding"})
 def test_head_is_tied_to_the_embedding(student, generator):
     model = student.mlp_lm.FeedForwardLM(V, C)
     shapes = student.probe(parameter_shapes, model)
@@ -119,7 +119,8 @@ def test_parameter_count_formula(student, generator):
 
 # --- forward ---------------------------------------------------------------------------
 
-@points(2, hint="forward returns (logits, loss): logits (B, T, vocab_size), and loss None without targets")
+@points(2, hint="forward returns (logits, loss): logits (B, T, vocab_size), and loss None without targets",
+        builds_on={"step03 Embedding": STEP03})
 def test_forward_shapes(student, generator):
     model = student.mlp_lm.FeedForwardLM(V, C)
     logits, loss = model(torch.randint(0, V, (3, 6), generator=generator))
@@ -128,7 +129,8 @@ def test_forward_shapes(student, generator):
     with hint("keep the checks at the top of forward: ids outside [0, vocab_size), an idx that is not (B, T) "
               "and targets of another shape must raise ValueError before any computation"):
         for idx, targets in ((torch.full((2, 3), V), None), (torch.zeros(6, dtype=torch.long), None),
-                             (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long))):
+                             (torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 4, dtype=torch.long)),
+                             (torch.zeros(2, 3, dtype=torch.long), torch.zeros(3, 2, dtype=torch.long))):
             with pytest.raises(ValueError):
                 model(idx, targets)
 
@@ -168,7 +170,8 @@ def test_logits_follow_the_architecture(student, generator):
 
 
 @points(2, hint="loss is the mean cross-entropy of the raw logits over all B * T positions: flatten logits "
-                "to (B*T, V) and targets to (B*T,)")
+                "to (B*T, V) and targets to (B*T,)",
+        builds_on={"step03 Embedding": STEP03})
 def test_loss_is_cross_entropy(student, generator):
     model = student.mlp_lm.FeedForwardLM(V, C)
     idx = torch.randint(0, V, (4, 5), generator=generator)
@@ -314,6 +317,16 @@ def test_generate_samples_from_the_last_position(student, generator):
                  "training", atol=0.03, rtol=0, mistakes={
                      "the samples follow the FIRST position of the prompt: use logits[:, -1]":
                          F.softmax(logits[0, 0], dim=-1)})
+    # Two new tokens: the second must follow the first one drawn, not the prompt again.
+    out = model.generate(prompt.repeat(20_000, 1), 2, generator=generator)
+    first = int(torch.bincount(out[:, -2], minlength=V).argmax())  # the commonest first token, a
+    after_first = out[out[:, -2] == first, -1]
+    logits_after_first, _ = model(torch.tensor([[first]]))
+    with hint("each new token must be appended and read back in: the second token is drawn from the prediction "
+              "after the first new token, not from the prompt's again (one torch.multinomial per step, in a loop)"):
+        expect_close(torch.bincount(after_first, minlength=V).float() / len(after_first),
+                     F.softmax(logits_after_first[0, -1], dim=-1), atol=0.04, rtol=0,
+                     name=f"the frequencies of the second new token after a first new token {first}")
 
 
 @points(1, hint="pass the generator to torch.multinomial(..., generator=generator): the same seed must give "
@@ -326,6 +339,11 @@ def test_generate_is_reproducible(student, seed):
     other = model.generate(prompt, 30, generator=torch.Generator().manual_seed(seed + 1))
     assert torch.equal(first, again), "the same seed gave two different samples"
     assert not torch.equal(first, other), "two different seeds gave the same sample"
+    student.probe(seed_torch, seed)
+    unseeded = [model.generate(prompt, 30) for _ in range(2)]
+    with hint("without a generator, sample with torch's global one (torch.multinomial(..., generator=None)): a "
+              "seeded generator made inside generate gives every unseeded call the same sample"):
+        assert not torch.equal(*unseeded), "two calls without a generator gave the same 60 tokens"
 
 
 # --- probes: trusted helpers that run next to your code ------------------------------
