@@ -49,15 +49,21 @@ def test_token_vectors_come_from_your_embedding(student):
 def test_head_is_tied_to_the_embedding(student, generator):
     model = student.mlp_lm.FeedForwardLM(V, C)
     shapes = student.probe(parameter_shapes, model)
+    tables = sum(shape in [(V, C), (C, V)] for shape in shapes)
     with hint("the model has a second (V, C) or (C, V) matrix: the head must reuse the embedding's weight "
-              "itself, not a copy or a new nn.Linear(n_embd, vocab_size)"):
-        assert sum(shape in [(V, C), (C, V)] for shape in shapes) == 1, f"parameter shapes: {shapes}"
+              "itself, not a copy or a new nn.Linear(n_embd, vocab_size)" if tables > 1 else
+              "the model holds no (vocab_size, n_embd) table among its parameters: the token table is the "
+              "weight of your step 03 Embedding, an nn.Parameter"):
+        assert tables == 1, f"parameter shapes: {shapes}"
+    total, expected = sum(torch.Size(shape).numel() for shape in shapes), expected_parameter_count(V, C, 2)
     with hint("the model has parameters the architecture does not list: the head has none of its own (no bias, "
-              "no learned scale), so the model holds the table and the MLP's Linear layers and nothing else"):
-        total = sum(torch.Size(shape).numel() for shape in shapes)
-        assert total == expected_parameter_count(V, C, 2), \
-            f"the model holds {total} numbers in parameters of shapes {shapes}; the architecture has " \
-            f"{expected_parameter_count(V, C, 2)}"
+              "no learned scale), so the model holds the table and the MLP's Linear layers and nothing else (and "
+              "FeedForwardLM(vocab_size, n_embd) has n_hidden_layers=2 by default)"
+              if total > expected else
+              "the model has fewer parameters than the architecture: FeedForwardLM(vocab_size, n_embd) has 2 hidden "
+              "layers by default, and every Linear of the MLP has a bias"):
+        assert total == expected, f"the model holds {total} numbers in parameters of shapes {shapes}; the " \
+                                  f"architecture has {expected}"
     # If the head scores token r with row r of the table, zeroing that row zeroes its logit.
     idx = torch.randint(0, V - 1, (2, 5), generator=generator)  # token V - 1 is never an input
     student.probe(zero_table_row, model, V - 1)
