@@ -58,6 +58,7 @@ def expect_close(actual: Any, expected: torch.Tensor, *, name: str = "the result
     ``mistakes`` maps a hint to the value a known mistake produces; if ``actual`` matches
     one of them, the failure carries that hint.
     """
+    __tracebackhide__ = True  # pytest shows the test's line, not this helper's
     expected = torch.as_tensor(expected)
     tensor = _as_tensor(actual)
     if tensor is None:
@@ -80,6 +81,7 @@ def name_a_known_mistake(actual: Any, expected: torch.Tensor, *, name: str = "th
     For a check made before the one that decides (expect_close): e.g. an input where a mistake
     still gives an answer, tried before the input where it would crash.
     """
+    __tracebackhide__ = True  # pytest shows the test's line, not this helper's
     tensor = _as_tensor(actual)
     if tensor is None:
         return
@@ -113,6 +115,7 @@ def expect_gradients(student, module, weights: Mapping[str, torch.Tensor], defin
     A forward that runs under ``torch.no_grad()``, detaches a tensor or uses a weight that is not a
     trained parameter gives the right output and the wrong gradient: each gets a hint that names it.
     """
+    __tracebackhide__ = True  # pytest shows the test's line, not this helper's
     from grader.probes import gradients_of, load_parameters
 
     with hint_block("the module's parameters must be exactly the documented ones, under their names (a mask is a "
@@ -157,6 +160,7 @@ def expect_a_formula(functions: Sequence[str], name: str, sizes: str) -> None:
     """Fail unless a parameter count was worked out as a formula: ``functions`` are the torch
     functions its call ran (``grader.probes.torch_functions_of``), and a model built to be
     counted initialises its layers."""
+    __tracebackhide__ = True  # pytest shows the test's line, not this helper's
     initialised = sorted(INITIALISERS & set(functions))
     with hint_block(f"{name} builds a model and counts its parameters: derive the number by hand from the "
                     f"architecture instead, as a formula in {sizes}"):

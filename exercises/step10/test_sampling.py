@@ -330,7 +330,8 @@ def test_top_p_stops_where_the_mass_reaches_p(student, generator):
 @points(1, hint="softmax written by hand as exp(x) / exp(x).sum() overflows for logits above about 88 (e^89 is inf in "
                 "float32, and inf / inf is nan): use F.softmax(logits, dim=-1), which subtracts each row's maximum "
                 "first and gives the same probabilities",
-        builds_on={"top_p_filter": "test_top_p_keeps_the_smallest_set_reaching_p",
+        builds_on={"apply_temperature": "test_temperature_divides_the_logits",
+                   "top_p_filter": "test_top_p_keeps_the_smallest_set_reaching_p",
                    "sample_next_token": "test_draws_follow_the_filtered_distribution"})
 def test_large_logits_give_the_same_choices(student, generator, seed):
     # Adding the same number to every logit of a row changes no probability. A trained model's logits
