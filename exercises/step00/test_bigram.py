@@ -89,6 +89,11 @@ def test_probs_add_k_smoothing(student, generator):
         probs = student.bigram.bigram_probs(counts.clone(), k=k)
         expected = (counts + k) / (counts.sum(dim=1, keepdim=True) + k * V)
         expect_close(probs, expected, name=f"probs with k = {k}", atol=1e-6, rtol=0)
+    with hint("the row total grows by k times the vocabulary size of the table given, counts.shape[0]: nothing in "
+              f"bigram_probs may assume the {V} tokens of these examples"):
+        small = torch.tensor([[0, 6], [5, 0]])
+        expect_close(student.bigram.bigram_probs(small.clone(), k=1.0), (small + 1.0) / (small.sum(1, keepdim=True) + 2),
+                     name="probs of a 2 x 2 table with k = 1", atol=1e-6, rtol=0)
     with hint("bigram_probs changed the counts it was given (counts += k?): add k to a new tensor, "
               "counts.float() + k, so the caller's table stays as it was"):
         before = counts.clone()
@@ -234,6 +239,14 @@ def test_generate_samples_from_softmax(student, generator):
         "the logits are scaled before the softmax (a temperature?): sample from softmax(logits) as they are":
             F.softmax(table[0] / 2, dim=0),
     })
+    # Rows with different prompts: each continues from its own last token.
+    prompts = torch.tensor([[0], [1]]).repeat(10_000, 1)  # rows 0, 1, 0, 1, ...
+    out = model.generate(prompts, 1, generator=generator)
+    after_one = torch.bincount(out[1::2, 1], minlength=3).float() / 10_000
+    with hint("each row of the batch continues from its OWN last token: one draw per row, torch.multinomial on "
+              "the (B, V) probabilities with num_samples=1 (not B draws from row 0's distribution)"):
+        expect_close(after_one, F.softmax(table[1], dim=0), name="the frequencies after token 1, in a batch that "
+                     "also holds prompts ending in 0", atol=0.03, rtol=0)
 
 
 @points(1, hint="pass the generator to torch.multinomial(..., generator=generator): the same seed must give "

@@ -63,7 +63,8 @@ def test_split_chunks(student):
 
 @points(3, hint="merges never cross chunk boundaries: count pairs inside each regex chunk, "
                 "and count a repeated chunk once per occurrence",
-        builds_on={"split_chunks": "test_split_chunks", "learn_merges": "test_learn_merges_weighs_chunks"})
+        builds_on={"split_chunks": "test_split_chunks", "learn_merges": "test_learn_merges_weighs_chunks",
+                   "merge_pair": "test_merge_pair"})
 def test_train_never_merges_across_chunks(student, seed):
     rng = random.Random(seed)
     text = words_text(rng, 150)
@@ -152,6 +153,15 @@ def test_rank_tokenizer_on_a_small_table(student, seed):
     with hint("decode raises ValueError for an id that is not in the table"):
         with pytest.raises(ValueError):
             tokenizer.decode([max(ranks.values()) + 5])
+    # A table with a gap in its ranks (a tokenizer's table may skip ids, e.g. those kept for special tokens).
+    gapped = student.regex_bpe.RankTokenizer({**{bytes([i]): i for i in range(256)}, b"aa": 300})
+    with hint("vocab_size is one more than the LARGEST rank, not the number of entries: a table may skip ids"):
+        assert gapped.vocab_size == 301, f"a table of ranks 0..255 and 300 has vocab_size {gapped.vocab_size}"
+    with hint("decode raises ValueError for an id that is not in the table: a negative id, or one in a gap of "
+              "the ranks, as well as one past the end (a KeyError or a wrap-around is not that)"):
+        for missing in (-1, 280):
+            with pytest.raises(ValueError):
+                gapped.decode([97, missing])
     with hint(PATTERN_HINT):
         tokenizer = student.regex_bpe.RankTokenizer(ranks, OTHER_PATTERN)
         text = random_text(rng, 50)
