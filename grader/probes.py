@@ -218,6 +218,11 @@ def named_parameter_shapes(module) -> dict[str, tuple[int, ...]]:
     return {name: tuple(p.shape) for name, p in module.named_parameters()}
 
 
+def named_buffer_shapes(module) -> dict[str, tuple[int, ...]]:
+    """The shapes of ``module``'s buffers by name ("blocks.0.attn.mask": (T, T), ...)."""
+    return {name: tuple(b.shape) for name, b in module.named_buffers()}
+
+
 def parameters_by_name(module) -> dict[str, torch.Tensor]:
     """A detached copy of ``module``'s parameters by name, for recomputing its output in the test."""
     return {name: p.detach().clone() for name, p in module.named_parameters()}

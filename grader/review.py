@@ -38,9 +38,9 @@ def review_source(source: str) -> list[str]:
             for alias in node.names:
                 _check_module(alias.name, found)
         elif isinstance(node, ast.ImportFrom):
-            module = node.module or ""
-            _check_module(module, found)
-            if module in ("", ".") or module.startswith("."):
+            if node.module:
+                _check_module(node.module, found)
+            else:
                 for alias in node.names:  # from . import test_bigram
                     _check_module(alias.name, found)
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SUSPECT_CALLS:

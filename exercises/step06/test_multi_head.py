@@ -111,6 +111,16 @@ def build(student, n_embd=C, n_head=N_HEAD, block_size=BLOCK, **options):
 OTHER = dict(n_embd=20, n_head=4, block_size=10)  # head_size 5: sizes a module must take from its arguments
 
 
+def expect_the_definition_at_other_sizes(student, generator, method: str) -> None:
+    """``forward`` or ``forward_loop`` of a MultiHeadAttention of the OTHER sizes, on block_size positions."""
+    module = build(student, **OTHER)
+    x = torch.randn(B, OTHER["block_size"], OTHER["n_embd"], generator=generator)
+    weights = student.probe(parameters_by_name, module)
+    expect_close(getattr(module, method)(x), multi_head_variant(x, weights, OTHER["n_head"]),
+                 name=f"{method}(x) of MultiHeadAttention({OTHER}), T = block_size",
+                 mistakes=multi_head_mistakes(x, weights, OTHER["n_head"]))
+
+
 # --- heads share n_embd ----------------------------------------------------------------------
 
 @points(2, hint="check_heads returns n_embd // n_head, and raises ValueError when n_embd % n_head != 0, with a "
@@ -195,12 +205,7 @@ def test_loop_follows_the_definition(student, generator):
     weights = student.probe(parameters_by_name, module)
     expect_close(module.forward_loop(x), multi_head_variant(x, weights, N_HEAD), name="forward_loop(x)",
                  mistakes=multi_head_mistakes(x, weights, N_HEAD))
-    other = build(student, **OTHER)
-    x = torch.randn(B, OTHER["block_size"], OTHER["n_embd"], generator=generator)
-    weights = student.probe(parameters_by_name, other)
-    expect_close(other.forward_loop(x), multi_head_variant(x, weights, OTHER["n_head"]),
-                 name=f"forward_loop(x) of MultiHeadAttention({OTHER}), T = block_size",
-                 mistakes=multi_head_mistakes(x, weights, OTHER["n_head"]))
+    expect_the_definition_at_other_sizes(student, generator, "forward_loop")
 
 
 @points(1, hint="forward_loop must call your step 05 scaled_dot_product_attention once per head: reuse it, "
@@ -230,12 +235,7 @@ def test_batched_matches_the_definition(student, generator):
         weights = student.probe(parameters_by_name, module)
         expect_close(module(x), multi_head_variant(x, weights, n_head), name=f"forward(x) with n_head={n_head}",
                      mistakes=multi_head_mistakes(x, weights, n_head))
-    other = build(student, **OTHER)
-    x = torch.randn(B, OTHER["block_size"], OTHER["n_embd"], generator=generator)
-    weights = student.probe(parameters_by_name, other)
-    expect_close(other(x), multi_head_variant(x, weights, OTHER["n_head"]),
-                 name=f"forward(x) of MultiHeadAttention({OTHER}), T = block_size",
-                 mistakes=multi_head_mistakes(x, weights, OTHER["n_head"]))
+    expect_the_definition_at_other_sizes(student, generator, "forward")
     with hint("keep self.check_input(x) at the top of forward and forward_loop: x that is not (B, T, n_embd), "
               "or longer than block_size, must raise ValueError"):
         for bad in (torch.randn(T, C), torch.randn(B, T, C + 1), torch.randn(B, BLOCK + 1, C)):

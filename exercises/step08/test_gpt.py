@@ -23,8 +23,8 @@ import torch.nn.functional as F
 
 from grader import hint, points
 from grader.checks import expect_a_formula, expect_close, name_a_known_mistake
-from grader.probes import (adam_steps, load_parameters, named_parameter_shapes, parameter_shapes, parameters_by_name,
-                           submodules_of_class, torch_functions_of)
+from grader.probes import (adam_steps, load_parameters, named_buffer_shapes, named_parameter_shapes, parameter_shapes,
+                           parameters_by_name, submodules_of_class, torch_functions_of)
 
 V, BLOCK, N_LAYER, N_HEAD, C = 11, 8, 2, 4, 16
 PARTS = {"GPT.__init__": "test_parts_have_the_documented_names"}
@@ -203,7 +203,8 @@ def test_parts_have_the_documented_names(student):
                 raise AssertionError(f"block_size={block_size}: position_embedding.weight is "
                                      f"{wrong['position_embedding.weight']}, expected {(block_size, C)}")
         assert not wrong, f"shapes differ from the documented ones: {wrong}"
-        masks = {name: shape for name, shape in student.probe(buffer_shapes, model).items() if name.endswith("attn.mask")}
+        masks = {name: shape for name, shape in student.probe(named_buffer_shapes, model).items()
+                 if name.endswith("attn.mask")}
         with hint("give every Block config.block_size (Block(n_embd, n_head, block_size, ...)): each attention's "
                   "causal mask is block_size x block_size"):
             assert all(shape == (block_size, block_size) for shape in masks.values()), \
@@ -618,7 +619,8 @@ def test_dropout_only_in_training(student, generator):
     with hint("a dropout after the last block or after ln_f, or on the logits: the head reads ln_f(last block's "
               "output) as it is, logits = ln_f(x) @ token_embedding.weight.T"):
         last = flow["block_outputs"][-1]
-        head = F.layer_norm(last, (C,), weights["ln_f.weight"], weights["ln_f.bias"]) @ weights["token_embedding.weight"].T
+        normalised = F.layer_norm(last, (C,), weights["ln_f.weight"], weights["ln_f.bias"])
+        head = normalised @ weights["token_embedding.weight"].T
         expect_close(flow["logits"], head, name="the logits against ln_f(the last block's output) @ the table's "
                      "transpose", atol=1e-4)
 
@@ -641,10 +643,6 @@ def initial_spread(parameters: dict) -> dict:
 
 def dropout_rates(model):
     return [module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)]
-
-
-def buffer_shapes(model) -> dict:
-    return {name: tuple(buffer.shape) for name, buffer in model.named_buffers()}
 
 
 def flow_in_training(model, idx) -> dict:

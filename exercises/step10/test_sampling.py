@@ -133,12 +133,14 @@ def draw_counts(student, row: torch.Tensor, seed: int, **options) -> torch.Tenso
 
 
 def wrong_length_hint(length: int | None, prompt_length: int, steps: int, block_size: int) -> str:
-    """The mistake a sequence of ``length`` tokens points to, after a prompt of ``prompt_length`` and ``steps`` steps."""
-    known = {steps: "generate returned only the new tokens: return the prompt followed by them, the whole of idx",
+    """The mistake a sequence of ``length`` tokens points to (a prompt of ``prompt_length``, ``steps`` steps)."""
+    # The crop's length first: where it equals one of the others, the other (a plainer mistake) is named.
+    known = {block_size + 1: "the crop replaced idx, and the start of the prompt is lost: keep the whole sequence "
+                             "in idx and crop into a separate variable, context = idx[:, -block_size:], for the "
+                             "model only",
+             steps: "generate returned only the new tokens: return the prompt followed by them, the whole of idx",
              prompt_length + steps - 1: "one new token is missing: the loop must run max_new_tokens times",
-             prompt_length + steps + 1: "one token too many: the loop must run exactly max_new_tokens times",
-             block_size + 1: "the crop replaced idx, and the start of the prompt is lost: keep the whole sequence in "
-                             "idx and crop into a separate variable, context = idx[:, -block_size:], for the model only"}
+             prompt_length + steps + 1: "one token too many: the loop must run exactly max_new_tokens times"}
     return known.get(length, "generate returns (B, T + max_new_tokens): the prompt followed by the new tokens")
 
 
@@ -550,10 +552,11 @@ def test_generate_crops_the_context_to_block_size(student, generator):
                   "idx and crop the grown sequence, context = idx[:, -block_size:]"):
             assert not all(torch.equal(context, seen[0]) for context in seen[1:]), \
                 f"the model saw {tuple(seen[0].shape)} contexts that never changed over {steps} steps"
-        with hint(f"generate cropped to {max(c.shape[-1] for c in seen)} tokens, more than the block_size={block_size} "
-                  "it was given: crop to the block_size argument (the caller's limit), not to model.block_size or "
-                  "a config the model may or may not have"):
-            assert max(c.shape[-1] for c in seen) <= block_size, "a context was longer than block_size"
+        widest = max(context.shape[-1] for context in seen)
+        with hint(f"generate cropped to {widest} tokens, more than the block_size={block_size} it was given: crop "
+                  "to the block_size argument (the caller's limit), not to model.block_size or a config the model "
+                  "may or may not have"):
+            assert widest <= block_size, "a context was longer than block_size"
         for i, context in enumerate(seen):
             expect_close(context, out[:, : prompt_length + i][:, -block_size:],
                          name=f"the context of step {i + 1} (prompt of {prompt_length}, block_size {block_size})")
