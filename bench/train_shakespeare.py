@@ -69,16 +69,67 @@ class OutOfTime(Exception):
     pass
 
 
-class FastTraining(torch.nn.Module):
-    """The same model, trained faster: ``torch.compile`` and bfloat16 autocast in training mode.
+class DropoutFromRandomWords(torch.nn.Module):
+    """``nn.Dropout(p)`` with its mask cut from 64-bit random words, four 16-bit draws from each.
 
-    Evaluation and sampling run the plain model in float32. The compiled module is kept out
-    of the module tree, so the parameters are the model's own.
+    ``nn.Dropout`` asks the generator for one random number per element; on a 2-core AMD EPYC with
+    AVX-512 BF16 its nine masks took 14 ms of an 88 ms compiled step (``torch.profiler``). Cutting
+    each random word into four uniform 16-bit numbers and keeping an element where its number is at
+    least ``round(p * 2**16)`` is the same dropout, with ``p`` rounded to a multiple of 1/65536
+    (0.1 becomes 0.100006): the step took 79 ms. In eval mode it does nothing, like ``nn.Dropout``.
+    """
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+        # The 16-bit numbers are signed (-32768 .. 32767): keep those at least this far above the lowest.
+        self.threshold = round(p * 2**16) - 2**15
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        n = x.numel()
+        words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=x.device)
+        keep = words.view(torch.int16)[:n].view(x.shape) >= self.threshold
+        return x * keep * (1.0 / (1.0 - self.p))
+
+
+def with_cheaper_dropout(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` with each of its ``nn.Dropout`` modules replaced by a ``DropoutFromRandomWords``."""
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, torch.nn.Dropout):
+                setattr(module, name, DropoutFromRandomWords(child.p))
+    return model
+
+
+def fused_adamw(configure):
+    """Step 09's ``configure_optimizer``, its AdamW run by torch's fused CPU kernel.
+
+    The same groups and hyperparameters, updated in one kernel rather than parameter by parameter
+    (torch's default on a CPU): 62 ms per step instead of 67 for the tuned preset on that EPYC.
+    """
+
+    def configure_fused(*args, **kwargs):
+        optimizer = configure(*args, **kwargs)
+        groups = [{key: value for key, value in group.items() if key not in ("fused", "foreach")}
+                  for group in optimizer.param_groups]
+        return type(optimizer)(groups, fused=True)
+
+    return configure_fused
+
+
+class FastTraining(torch.nn.Module):
+    """The same model, trained faster: ``torch.compile`` and bfloat16 autocast in training mode,
+    dropout masks from ``DropoutFromRandomWords``.
+
+    Evaluation and sampling run the plain model in float32 (dropout does nothing there). The
+    compiled module is kept out of the module tree, so the parameters are the model's own.
     """
 
     def __init__(self, model: torch.nn.Module, compile: bool, bf16: bool):
         super().__init__()
-        self.model = model
+        self.model = with_cheaper_dropout(model)
         if compile:
             # Dropout masks from torch's own generator rather than inductor's: on the 2-core CPU of the
             # README's main figures the compiled step is 7% faster so (62 ms instead of 67, dropout 0.1).
@@ -304,6 +355,9 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     text = shakespeare()
     dataset = runs.load("step02", "dataset", True)
+    trainer = runs.load("step09", "trainer", True)
+    # Both presets' optimisers, for the rest of this process (the trainer builds its own each run).
+    trainer.configure_optimizer = fused_adamw(trainer.configure_optimizer)
     tokenizer = runs.build_tokenizer(text, use_solutions=True)
     train_ids, val_ids = dataset.train_val_split(torch.tensor(tokenizer.encode(text)), 0.1)
     print(f"Shakespeare: {len(text):,} characters, vocabulary {tokenizer.vocab_size} (72 symbols in the text and "

@@ -1,0 +1,84 @@
+"""The speed-ups the Shakespeare benchmark adds on top of the reference must not change what it trains."""
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import train_shakespeare  # noqa: E402
+
+from course import runs  # noqa: E402
+
+
+def test_dropout_from_random_words_drops_a_fraction_p_and_rescales_the_rest():
+    torch.manual_seed(0)
+    dropout = train_shakespeare.DropoutFromRandomWords(0.1).train()
+    x = torch.full((1000, 1001), 3.0)  # an element count that is not a multiple of 4
+    y = dropout(x)
+    dropped = (y == 0).double().mean().item()
+    # 1,001,000 draws: the standard error of the rate is 0.0003.
+    assert abs(dropped - 0.1) < 0.0015
+    assert torch.allclose(y[y != 0], torch.tensor(3.0 / 0.9))
+    assert y.shape == x.shape and y.dtype == x.dtype
+
+
+def test_dropout_from_random_words_draws_a_new_independent_mask_each_call():
+    torch.manual_seed(0)
+    dropout = train_shakespeare.DropoutFromRandomWords(0.5).train()
+    first, second = dropout(torch.ones(200_000)) == 0, dropout(torch.ones(200_000)) == 0
+    both = (first & second).double().mean().item()
+    assert abs(both - 0.25) < 0.01
+    # Neighbours come from the same 64-bit word: they must not be correlated either.
+    assert abs((first[:-1] & first[1:]).double().mean().item() - 0.25) < 0.01
+
+
+def test_dropout_from_random_words_does_nothing_in_eval_mode_or_at_p_0():
+    x = torch.randn(4, 8)
+    assert torch.equal(train_shakespeare.DropoutFromRandomWords(0.3).eval()(x), x)
+    assert torch.equal(train_shakespeare.DropoutFromRandomWords(0.0).train()(x), x)
+
+
+def test_fast_training_replaces_every_dropout_and_keeps_the_weights():
+    settings = runs.settings_for("tiny", {"dropout": 0.2})
+    model = runs.build_model("transformer", 12, settings, use_solutions=True)
+    weights = {name: value.clone() for name, value in model.state_dict().items()}
+    fast = train_shakespeare.FastTraining(model, compile=False, bf16=False)
+    modules = list(fast.model.modules())
+    assert not any(isinstance(module, torch.nn.Dropout) for module in modules)
+    assert sum(isinstance(module, train_shakespeare.DropoutFromRandomWords) for module in modules) > 0
+    assert all(module.p == 0.2 for module in modules if isinstance(module, train_shakespeare.DropoutFromRandomWords))
+    assert fast.state_dict().keys() == weights.keys()
+    assert all(torch.equal(fast.state_dict()[name], value) for name, value in weights.items())
+
+
+def test_fused_adamw_takes_the_same_step_as_the_reference_optimizer():
+    trainer = runs.load("step09", "trainer", True)
+    torch.manual_seed(0)
+    reference = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.LayerNorm(5))
+    fused = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.LayerNorm(5))
+    fused.load_state_dict(reference.state_dict())
+    plain_optimizer = trainer.configure_optimizer(reference, 1e-2, 0.1, (0.8, 0.95))
+    fused_optimizer = train_shakespeare.fused_adamw(trainer.configure_optimizer)(fused, 1e-2, 0.1, (0.8, 0.95))
+    assert all(group["fused"] for group in fused_optimizer.param_groups)
+    for plain_group, fused_group in zip(plain_optimizer.param_groups, fused_optimizer.param_groups, strict=True):
+        for key in ("lr", "betas", "weight_decay", "eps"):
+            assert plain_group[key] == fused_group[key]
+        assert [p.shape for p in plain_group["params"]] == [p.shape for p in fused_group["params"]]
+    x = torch.randn(7, 6)
+    for model, optimizer in ((reference, plain_optimizer), (fused, fused_optimizer)):
+        for _ in range(3):
+            optimizer.zero_grad()
+            model(x).pow(2).sum().backward()
+            optimizer.step()
+    for plain, fast in zip(reference.parameters(), fused.parameters(), strict=True):
+        assert torch.allclose(plain, fast, atol=1e-6)
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25])
+def test_dropout_from_random_words_rounds_p_to_a_multiple_of_2_to_the_minus_16(p):
+    dropout = train_shakespeare.DropoutFromRandomWords(p)
+    assert abs((dropout.threshold + 2**15) / 2**16 - p) <= 2**-17
