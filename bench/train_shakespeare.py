@@ -8,19 +8,19 @@ budget (default 10 minutes of training):
   0.99, weight decay 0.1, clipping 1.0), in the course's own trainer;
 * ``shakespeare-cpu``: the course's tuned preset (see ``course/runs.py``).
 
-The number of steps of each run is set so that its cosine schedule ends with the budget:
-a calibration run of the same preset measures the seconds per step first. What a preset
-asks for speed is kept only where it pays on the machine at hand: bfloat16 where the CPU
-computes in it, a compiled step where its calibration beats the plain model's (figures
-differ a lot between CPUs, so the report names the CPU and how each preset ran). Where the
-budget is too short for the tuned preset's batch and dropout (fewer passes over the text than
-they were tuned for), it trains with the settings of ``SHORT_BUDGET`` instead. The budget
-counts training only (the calibrations come first): the evaluations for the curve (four per
-run, each on the *whole* validation split, every token once, step 09's ``evaluate``) are made
-off the clock. A run
-still going at 110% of the budget is stopped there. Each run's holdout loss is measured at
-the end the same way. Reported: val loss, perplexity, bits per character, tokens per
-second, and a 500-character sample at temperature 1; both curves go on one plot.
+The learning rate follows step 09's warmup and cosine decay, the decay timed by the clock:
+it reaches its floor as the budget runs out, whatever pace the CPU keeps (``ClockSchedule``),
+and a run stops before a step that would end past the budget. What a preset asks for speed is
+kept only where it pays on the machine at hand: bfloat16 where the CPU computes in it, a
+compiled step where a calibration beats the plain model's (figures differ a lot between CPUs,
+so the report names the CPU and how each preset ran). Where the budget is too short for the
+tuned preset's batch and dropout (fewer passes over the text than they were tuned for), it
+trains with the settings of ``SHORT_BUDGET`` instead. The budget counts training, including
+the compilation of the step; the evaluations for the curve (one at each fifth of the budget,
+each on the *whole* validation split, every token once, step 09's ``evaluate``) are made off
+the clock. Each run's holdout loss is measured at the end the same way. Reported: val loss,
+perplexity, bits per character, tokens per second, and a 500-character sample at temperature
+1; both curves go on one plot.
 
     python bench/train_shakespeare.py                      # 2 x 10 minutes, print the figures
     python bench/train_shakespeare.py --minutes 1          # a quick look (short: SHORT_BUDGET's settings)
@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 import platform
 import sys
@@ -48,10 +49,6 @@ from course.data import shakespeare  # noqa: E402
 from readme import cpu_name, fill_readme  # noqa: E402
 
 CALIBRATION_STEPS = 40
-# The share of the budget a run plans its steps for. 5% to spare left 8% of it unused (a run planned
-# at 67.4 ms per step kept that pace), 2% covers most of the spread between a calibration and its run
-# (from -6% to +11% measured on one machine); a run still going at 110% of the budget stops.
-SPARE = 0.98
 
 # A preset's batch and dropout are tuned for a number of passes over the training text. The tuned
 # preset's were tuned where ten minutes are about 16 passes (8,000 steps of 16 x 128 characters on
@@ -117,6 +114,36 @@ def fused_adamw(configure):
         return type(optimizer)(groups, fused=True)
 
     return configure_fused
+
+
+class ClockSchedule:
+    """Step 09's ``lr_at`` with the cosine's progress read off a clock rather than counted in steps.
+
+    A run planned as a number of steps ends with the budget only if the CPU keeps the pace its
+    calibration measured, and on one machine calibrations of the same step gave 64 to 85 ms within
+    an hour and a half: the run then either ends early or overruns, its rate not yet decayed. Here
+    the warmup is counted in steps as before; after it, the progress of the decay is the share of
+    the rest of the budget that has passed, so the rate reaches ``min_lr`` as the budget runs out.
+    Called as the trainer calls ``lr_at`` (``total_steps``, its upper bound on steps, is not used).
+    """
+
+    # The decay is step 09's own cosine, read at this many points.
+    POINTS = 1_000_000
+
+    def __init__(self, lr_at, seconds, budget: float):
+        self.lr_at, self.seconds, self.budget = lr_at, seconds, budget
+        self.decay_start: float | None = None  # the clock when the warmup ended
+
+    def __call__(self, step: int, *, max_lr: float, min_lr: float, warmup_steps: int, total_steps: int) -> float:
+        rates = dict(max_lr=max_lr, min_lr=min_lr, warmup_steps=warmup_steps)
+        if step < warmup_steps:
+            return self.lr_at(step, **rates, total_steps=total_steps)
+        now = self.seconds()
+        if self.decay_start is None:
+            self.decay_start = now
+        progress = min(1.0, (now - self.decay_start) / max(self.budget - self.decay_start, 1e-9))
+        return self.lr_at(warmup_steps + round(progress * (self.POINTS - warmup_steps)), **rates,
+                          total_steps=self.POINTS)
 
 
 class FastTraining(torch.nn.Module):
@@ -235,7 +262,7 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
     settings, per_step, warmup = fastest_settings(preset, text, train_ids, val_ids)
 
     def steps_in_budget(per_step: float, warmup: float) -> int:
-        return max(50, int(SPARE * (budget - warmup) / per_step))
+        return max(50, int((budget - warmup) / per_step))
 
     steps = steps_in_budget(per_step, warmup)
     short_budget = None
@@ -250,24 +277,27 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
             steps = steps_in_budget(per_step, warmup)
     tokenizer, model = prepare(settings, text)
     inner = model.model if isinstance(model, FastTraining) else model
-    # The steps are planned on the model that trains, just before it does: calibrations of the same
-    # step on one machine ranged from 59 to 68 ms over an hour, so the one that chose the settings
-    # can be minutes old. This one is on the clock (its warm-up compiles the step the run then uses),
-    # and the model's weights go back to where they started.
+    # The clock starts before a calibration of the model that trains: its warm-up compiles the step
+    # the run then uses, so the compilation counts against the budget. The weights go back to where
+    # they started, and the pace it measures sizes the warmup (a tenth of the run at most).
     clock = {"start": time.perf_counter(), "paused": 0.0}
     initial = copy.deepcopy(inner.state_dict())
     per_step, warmup = seconds_per_step(settings, text, train_ids, val_ids, model=model)
     inner.load_state_dict(initial)
     steps = steps_in_budget(per_step, time.perf_counter() - clock["start"])
     print(f"{preset} ({training_mode(settings)}): {per_step * 1000:.1f} ms per step after {warmup:.1f} s of "
-          f"warm-up -> {steps} steps in {minutes:g} min", flush=True)
-    # The trainer evaluates once, after the last step; the curve's evaluations are made here, off the clock.
-    config = runs.train_config(trainer, settings, steps=steps, warmup_steps=min(settings["warmup_steps"], steps // 10),
-                               eval_interval=steps, checkpoint_interval=steps)
+          f"warm-up, about {steps} steps in {minutes:g} min", flush=True)
+    # The clock ends the run: the trainer's own bound on steps (twice the estimate) is not meant to be
+    # reached. Its evaluation and checkpoint would come at that bound; the curve's evaluations and the
+    # checkpoint are made here instead.
+    config = runs.train_config(trainer, settings, steps=2 * steps, warmup_steps=min(settings["warmup_steps"], steps // 10),
+                               eval_interval=2 * steps, checkpoint_interval=2 * steps)
     curve: list[dict] = []
     # The curve's evaluations run on a twin that gets a copy of the weights: switching the trained model
     # to eval mode and back would make torch.compile compile its training step again.
     twin = runs.build_model("transformer", tokenizer.vocab_size, settings, use_solutions=True)
+    evaluations_at = [budget * fifth / 5 for fifth in (1, 2, 3, 4)]
+    pace = {"ended": 0.0}  # when the last step ended, on the training clock
 
     def training_seconds() -> float:
         return time.perf_counter() - clock["start"] - clock["paused"]
@@ -277,36 +307,51 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
             return
         curve.append({**record, "seconds": training_seconds()})
         done = record["step"] + 1
-        if done % max(1, steps // 5) == 0 and done < steps:
+        if evaluations_at and training_seconds() >= evaluations_at[0]:
+            evaluations_at.pop(0)
             paused = time.perf_counter()
             twin.load_state_dict(inner.state_dict())
             evaluation = trainer.evaluate(twin, val_ids, settings["block_size"], 64)
             clock["paused"] += time.perf_counter() - paused
             curve.append({"step": done, "val_loss": evaluation["loss"], "seconds": training_seconds()})
             print(f"  step {done:>5}  {training_seconds():6.0f} s  val loss {evaluation['loss']:.4f}", flush=True)
-        if training_seconds() > 1.1 * budget:
+        # Stop before a step that would end past the budget, judged by the pace of the last one.
+        now = training_seconds()
+        last_step, pace["ended"] = now - pace["ended"], now
+        if now + last_step > budget:
             raise OutOfTime
 
+    optimizers = []  # the trainer builds its optimiser inside train(): kept here for the checkpoint
+    configure = trainer.configure_optimizer
+    trainer.configure_optimizer = lambda *args, **kwargs: optimizers.append(configure(*args, **kwargs)) or optimizers[-1]
+    trainer.lr_at = ClockSchedule(trainer.lr_at, training_seconds, budget)
     try:
-        trainer.train(model, train_ids, val_ids, config, checkpoint_path=str(out / preset / "checkpoint.pt"),
-                      extra={"model": {"kind": "transformer", "settings": runs.model_settings(settings)},
-                             "data": "shakespeare", "tokenizer": {"kind": "char",
-                                                                 "characters": "".join(sorted(set(text))),
-                                                                 "vocab_size": tokenizer.vocab_size}},
-                      on_record=on_record)
-        stopped = False
+        trainer.train(model, train_ids, val_ids, config, on_record=on_record)
     except OutOfTime:
-        stopped = True
-    seconds = curve[-1]["seconds"] if curve else training_seconds()
+        pass
+    finally:
+        trainer.lr_at, trainer.configure_optimizer = trainer.lr_at.lr_at, configure
+    seconds = training_seconds()
     done = sum("loss" in record for record in curve)
-    model = model.model if isinstance(model, FastTraining) else model
+    model = inner
+    # The trainer's generator of batches is its own; replaying the draws gives the state it ended in.
+    batches = torch.Generator().manual_seed(config.seed)
+    for _ in range(done):
+        trainer.get_batch(train_ids, config.batch_size, config.block_size, generator=batches)
+    trainer.save_checkpoint(out / preset / "checkpoint.pt", {
+        "format": trainer.CHECKPOINT_FORMAT, "step": done, "model": model.state_dict(),
+        "optimizer": optimizers[-1].state_dict(), "train_config": dataclasses.asdict(config),
+        "rng": {"torch": torch.get_rng_state(), "cuda": [], "batches": batches.get_state()},
+        "extra": {"model": {"kind": "transformer", "settings": runs.model_settings(settings)}, "data": "shakespeare",
+                  "tokenizer": {"kind": "char", "characters": "".join(sorted(set(text))),
+                                "vocab_size": tokenizer.vocab_size}}})
     evaluation = trainer.evaluate(model, val_ids, settings["block_size"], 64)
     curve.append({"step": done, "val_loss": evaluation["loss"], "seconds": seconds})
     sampling = runs.load("step10", "sampling", True)
     prompt = torch.tensor([tokenizer.encode("\n")])
     sample = sampling.generate(model, prompt, 500, block_size=settings["block_size"], temperature=1.0,
                                generator=torch.Generator().manual_seed(0))
-    return {"preset": preset, "steps": done, "planned": steps, "stopped": stopped, "seconds": seconds,
+    return {"preset": preset, "steps": done, "seconds": seconds,
             "tokens_per_second": done * config.batch_size * config.block_size / seconds,
             "parameters": sum(p.numel() for p in model.parameters()), "val": evaluation, "curve": curve,
             "sample": tokenizer.decode(sample[0].tolist())[1:], "settings": settings, "short_budget": short_budget}
@@ -375,7 +420,7 @@ def main() -> None:
     for r in results:
         s, v = r["settings"], r["val"]
         lines.append(f"| `{r['preset']}` | {r['parameters']:,} | {s['block_size']} x {s['batch_size']} | {training_mode(s)} | "
-                     f"{r['steps']:,}{' (stopped)' if r['stopped'] else ''} | {r['tokens_per_second']:,.0f} | "
+                     f"{r['steps']:,} | {r['tokens_per_second']:,.0f} | "
                      f"**{v['loss']:.3f}** | {v['perplexity']:.2f} | {v['bits_per_token']:.3f} |")
     for r in results:
         if r["short_budget"]:

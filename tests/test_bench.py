@@ -1,5 +1,7 @@
-"""The speed-ups the Shakespeare benchmark adds on top of the reference must not change what it trains."""
+"""What the Shakespeare benchmark adds to the reference: speed-ups that must not change what it trains,
+and a learning-rate schedule timed by the clock."""
 
+import math
 import sys
 from pathlib import Path
 
@@ -82,3 +84,24 @@ def test_fused_adamw_takes_the_same_step_as_the_reference_optimizer():
 def test_dropout_from_random_words_rounds_p_to_a_multiple_of_2_to_the_minus_16(p):
     dropout = train_shakespeare.DropoutFromRandomWords(p)
     assert abs((dropout.threshold + 2**15) / 2**16 - p) <= 2**-17
+
+
+def test_clock_schedule_warms_up_by_steps_then_decays_with_the_share_of_the_budget_used():
+    lr_at = runs.load("step09", "optimization", True).lr_at
+    now = [0.0]
+    schedule = train_shakespeare.ClockSchedule(lr_at, lambda: now[0], budget=100.0)
+    rates = dict(max_lr=1e-3, min_lr=1e-5, warmup_steps=10, total_steps=500)
+    # The warmup is step 09's, counted in steps, whatever the clock says.
+    now[0] = 5.0
+    assert [schedule(step, **rates) for step in range(10)] == [lr_at(step, **rates) for step in range(10)]
+    # The warmup ended at 20 s: the decay spreads over the 80 s left, whatever the step count.
+    now[0] = 20.0
+    assert schedule(10, **rates) == pytest.approx(1e-3)
+    now[0] = 60.0
+    assert schedule(11, **rates) == pytest.approx((1e-3 + 1e-5) / 2, rel=1e-5)  # halfway: the cosine's middle
+    assert schedule(4000, **rates) == pytest.approx((1e-3 + 1e-5) / 2, rel=1e-5)
+    now[0] = 80.0
+    assert schedule(12, **rates) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5 * (1 + math.cos(math.pi * 0.75)), rel=1e-5)
+    for end in (100.0, 130.0):  # at the end of the budget and past it: the floor
+        now[0] = end
+        assert schedule(13, **rates) == pytest.approx(1e-5)
