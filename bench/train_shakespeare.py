@@ -6,7 +6,8 @@ budget (default 10 minutes of training):
 * ``nanogpt-cpu``: the hyperparameters of nanoGPT's published CPU recipe (4 layers, 4 heads,
   n_embd 128, block 64, batch 12, dropout 0, AdamW 1e-3 -> 1e-4 cosine, warmup 100, beta2
   0.99, weight decay 0.1, clipping 1.0), in the course's own trainer;
-* ``shakespeare-cpu``: the course's tuned preset (see ``course/runs.py``).
+* ``shakespeare-cpu``: the course's tuned preset (see ``course/runs.py``), whose blocks' weight
+  matrices train with Muon (``torch.optim.Muon``) and everything else with step 09's AdamW.
 
 The learning rate follows step 09's warmup and cosine decay, the decay timed by the clock:
 it reaches its floor as the budget runs out, whatever pace the CPU keeps (``ClockSchedule``),
@@ -14,8 +15,8 @@ and a run stops before a step that would end past the budget. What a preset asks
 kept only where it pays on the machine at hand: bfloat16 where the CPU computes in it, a
 compiled step where a calibration beats the plain model's (figures differ a lot between CPUs,
 so the report names the CPU and how each preset ran). Where the budget is too short for the
-tuned preset's batch and dropout (fewer passes over the text than they were tuned for), it
-trains with the settings of ``SHORT_BUDGET`` instead. The budget counts training, including
+tuned preset's dropout (fewer passes over the text than it was tuned for), it trains with
+the settings of ``SHORT_BUDGET`` instead. The budget counts training, including
 the compilation of the step; the evaluations for the curve (one at each fifth of the budget,
 each on the *whole* validation split, every token once, step 09's ``evaluate``) are made off
 the clock. Each run's holdout loss is measured at the end the same way. Reported: val loss,
@@ -31,6 +32,7 @@ perplexity, bits per character, tokens per second, and a 500-character sample at
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import os
@@ -50,16 +52,19 @@ from readme import cpu_name, fill_readme  # noqa: E402
 
 CALIBRATION_STEPS = 40
 
-# A preset's batch and dropout are tuned for a number of passes over the training text. The tuned
-# preset's were tuned where ten minutes are about 16 passes (8,000 steps of 16 x 128 characters on
-# the CPU of the README's main figures); without dropout its validation loss turned back up after
-# about 11. A budget that allows far fewer passes has no overfitting to fight, and the number of
-# updates is what it lacks: on the AVX2-only EPYC (about 3.8 passes) batch 16 with dropout 0.1
-# reached 1.798, without dropout 1.746, and batch 8 without dropout 1.711 (3,269 steps; nanoGPT's
-# recipe 1.749). The switch is set at 8 passes, below the 11 with a margin; between 4 and 11 passes
-# nothing was measured. A short run (`--minutes 1`) switches on any CPU.
+# A preset's dropout is tuned for a number of passes over the training text. The tuned preset's was
+# tuned where ten minutes are about 16 passes (8,000 steps of 16 x 128 characters on the CPU of the
+# README's main figures); without dropout its validation loss turned back up after about 11. A budget
+# that allows far fewer passes has no overfitting to fight, and dropout only slows the learning: on the
+# AVX2-only EPYC, with AdamW, batch 16 with dropout 0.1 reached 1.798 in 10 minutes at 3.8 passes and
+# 1.642 at 8.4, without dropout 1.746 at 3.8 passes, and batch 8 without dropout (twice the updates)
+# 1.711 at 3.9 and 1.607 at 9.2. With Muon a step also orthogonalises 24 matrices (30 ms in float32 on
+# that CPU, against 67 ms for a whole step at batch 8), so halving the batch no longer doubles the
+# updates for the same time: the short budget keeps batch 16 and drops the dropout (1.593 at 7 passes).
+# The switch is at 10 passes, between the 9.2 where no dropout was still the better and the 11 where it
+# overfitted; a short run (`--minutes 1`) switches on any CPU.
 # preset: (fewest passes for its own settings, the settings of a shorter budget)
-SHORT_BUDGET = {"shakespeare-cpu": (8, {"batch_size": 8, "dropout": 0.0})}
+SHORT_BUDGET = {"shakespeare-cpu": (10, {"dropout": 0.0})}
 
 
 class OutOfTime(Exception):
@@ -114,6 +119,97 @@ def fused_adamw(configure):
         return type(optimizer)(groups, fused=True)
 
     return configure_fused
+
+
+class MuonAndAdamW:
+    """Muon for the weight matrices inside the blocks, step 09's AdamW for everything else.
+
+    Muon (``torch.optim.Muon``) keeps a momentum of each matrix's gradient, as SGD does, and
+    replaces it by the nearest orthogonal matrix (five Newton-Schulz iterations) before the step:
+    every direction of the matrix moves by about the same amount, where Adam's update is dominated
+    by a few. With ``adjust_lr_fn="match_rms_adamw"`` its steps have AdamW's size at the same
+    learning rate, so both follow step 09's schedule. It is meant for the hidden matrices only:
+    the embedding table (tied to the head), the position table, biases and norm weights stay with
+    AdamW. The trainer sets ``lr`` on ``param_groups`` (both optimisers' groups), then calls
+    ``zero_grad`` and ``step``; the checkpoint holds both states.
+    """
+
+    def __init__(self, muon: torch.optim.Optimizer, adamw: torch.optim.Optimizer):
+        self.muon, self.adamw = muon, adamw
+        self.param_groups = muon.param_groups + adamw.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.muon.zero_grad(set_to_none)
+        self.adamw.zero_grad(set_to_none)
+
+    def step(self) -> None:
+        self.muon.step()
+        self.adamw.step()
+
+    def state_dict(self) -> dict:
+        return {"muon": self.muon.state_dict(), "adamw": self.adamw.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.muon.load_state_dict(state["muon"])
+        self.adamw.load_state_dict(state["adamw"])
+
+
+def with_muon(configure):
+    """Step 09's ``configure_optimizer`` with the blocks' weight matrices moved to Muon.
+
+    The groups step 09 makes (weight decay on the matrices, none on the 1-dim parameters) stay as
+    they are for the rest, on torch's fused AdamW kernel; Muon gets group 0's learning rate and
+    weight decay.
+    """
+
+    def configure_muon(model, lr, weight_decay, betas=(0.9, 0.99)):
+        adamw = fused_adamw(configure)(model, lr, weight_decay, betas)
+        inner = getattr(model, "model", model)  # FastTraining wraps the GPT
+        hidden = [p for p in inner.blocks.parameters() if p.requires_grad and p.dim() == 2]
+        moved = {id(p) for p in hidden}
+        groups = [{**group, "params": [p for p in group["params"] if id(p) not in moved]} for group in adamw.param_groups]
+        muon = torch.optim.Muon(hidden, lr=lr, weight_decay=adamw.param_groups[0]["weight_decay"],
+                                adjust_lr_fn="match_rms_adamw")
+        return MuonAndAdamW(muon, type(adamw)([group for group in groups if group["params"]]))
+
+    return configure_muon
+
+
+def orthogonalize_in_float32(grad: torch.Tensor, ns_coefficients, ns_steps: int, eps: float) -> torch.Tensor:
+    """Muon's Newton-Schulz iteration as ``torch.optim.Muon`` runs it, in float32 instead of bfloat16.
+
+    Where the CPU has no bfloat16 instructions, torch's own version (bfloat16) took 977 ms for the
+    tuned preset's 24 matrices on the AVX2-only EPYC, this one 30 ms. The same quintic iteration:
+    X <- a X + (b A + c A^2) X with A = X X^T, on the wide orientation, from X scaled to norm 1.
+    """
+    a, b, c = ns_coefficients
+    tall = grad.size(0) > grad.size(1)
+    x = grad.float().T if tall else grad.float()
+    x = x / x.norm().clamp(min=eps)
+    for _ in range(ns_steps):
+        gram = x @ x.T
+        x = torch.addmm(x, torch.addmm(gram, gram, gram, beta=b, alpha=c), x, beta=a)
+    return x.T if tall else x
+
+
+@contextlib.contextmanager
+def optimizer_of(settings: dict, trainer):
+    """Step 09's trainer building the optimiser ``settings`` asks for, until the block ends.
+
+    AdamW on torch's fused kernel, or with ``optimizer="muon"`` Muon and AdamW (``with_muon``),
+    Muon orthogonalising in bfloat16 (torch's own) where the step runs in it, else in float32.
+    """
+    import torch.optim._muon as muon_module
+
+    own, orthogonalize = trainer.configure_optimizer, muon_module._zeropower_via_newtonschulz
+    muon = settings.get("optimizer", "adamw") == "muon"
+    trainer.configure_optimizer = (with_muon if muon else fused_adamw)(own)
+    if muon and not settings.get("bf16"):
+        muon_module._zeropower_via_newtonschulz = orthogonalize_in_float32
+    try:
+        yield
+    finally:
+        trainer.configure_optimizer, muon_module._zeropower_via_newtonschulz = own, orthogonalize
 
 
 class ClockSchedule:
@@ -230,8 +326,9 @@ def seconds_per_step(settings: dict, text: str, train_ids: torch.Tensor, val_ids
     config = runs.train_config(trainer, settings, steps=CALIBRATION_STEPS, warmup_steps=5, eval_interval=10**9)
     stamps = []
     start = time.perf_counter()
-    trainer.train(model, train_ids, val_ids[: settings["block_size"] + 2], config,
-                  on_record=lambda record: stamps.append(time.perf_counter()) if "loss" in record else None)
+    with optimizer_of(settings, trainer):
+        trainer.train(model, train_ids, val_ids[: settings["block_size"] + 2], config,
+                      on_record=lambda record: stamps.append(time.perf_counter()) if "loss" in record else None)
     warm = CALIBRATION_STEPS // 2
     per_step = (stamps[-1] - stamps[warm]) / (len(stamps) - 1 - warm)
     return per_step, stamps[warm] - start - warm * per_step
@@ -256,7 +353,8 @@ def fastest_settings(preset: str, text: str, train_ids, val_ids, overrides: dict
 
 
 def training_mode(settings: dict) -> str:
-    return f"{'compiled' if settings.get('compile') else 'eager'}, {'bf16' if settings.get('bf16') else 'fp32'}"
+    return (f"{'compiled' if settings.get('compile') else 'eager'}, {'bf16' if settings.get('bf16') else 'fp32'}, "
+            f"{'Muon + AdamW' if settings.get('optimizer') == 'muon' else 'AdamW'}")
 
 
 def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: Path) -> dict:
@@ -325,15 +423,16 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
             raise OutOfTime
 
     optimizers = []  # the trainer builds its optimiser inside train(): kept here for the checkpoint
-    configure = trainer.configure_optimizer
-    trainer.configure_optimizer = lambda *args, **kwargs: optimizers.append(configure(*args, **kwargs)) or optimizers[-1]
-    trainer.lr_at = ClockSchedule(trainer.lr_at, training_seconds, budget)
-    try:
-        trainer.train(model, train_ids, val_ids, config, on_record=on_record)
-    except OutOfTime:
-        pass
-    finally:
-        trainer.lr_at, trainer.configure_optimizer = trainer.lr_at.lr_at, configure
+    with optimizer_of(settings, trainer):
+        configure = trainer.configure_optimizer
+        trainer.configure_optimizer = lambda *args, **kwargs: optimizers.append(configure(*args, **kwargs)) or optimizers[-1]
+        trainer.lr_at = ClockSchedule(trainer.lr_at, training_seconds, budget)
+        try:
+            trainer.train(model, train_ids, val_ids, config, on_record=on_record)
+        except OutOfTime:
+            pass
+        finally:
+            trainer.lr_at, trainer.configure_optimizer = trainer.lr_at.lr_at, configure
     seconds = training_seconds()
     done = sum("loss" in record for record in curve)
     model = inner
@@ -403,9 +502,6 @@ def main() -> None:
     torch.set_num_threads(os.cpu_count() or 1)
     text = shakespeare()
     dataset = runs.load("step02", "dataset", True)
-    trainer = runs.load("step09", "trainer", True)
-    # Both presets' optimisers, for the rest of this process (the trainer builds its own each run).
-    trainer.configure_optimizer = fused_adamw(trainer.configure_optimizer)
     tokenizer = runs.build_tokenizer(text, use_solutions=True)
     train_ids, val_ids = dataset.train_val_split(torch.tensor(tokenizer.encode(text)), 0.1)
     print(f"Shakespeare: {len(text):,} characters, vocabulary {tokenizer.vocab_size} (72 symbols in the text and "

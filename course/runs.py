@@ -58,7 +58,7 @@ PRESETS = {
     "shakespeare-cpu": dict(n_layer=4, n_head=4, n_embd=128, n_hidden_layers=2, dropout=0.1, block_size=128,
                             batch_size=16, steps=5000, max_lr=2e-3, min_lr=2e-5, warmup_steps=100, beta2=0.99,
                             weight_decay=0.1, grad_clip=1.0, eval_interval=1000, checkpoint_interval=1000,
-                            fused_attention=True, compile=True, bf16=True),
+                            fused_attention=True, compile=True, bf16=True, optimizer="muon"),
     # The hyperparameters of nanoGPT's published CPU recipe for Shakespeare, in the course's trainer.
     "nanogpt-cpu": dict(n_layer=4, n_head=4, n_embd=128, n_hidden_layers=2, dropout=0.0, block_size=64,
                         batch_size=12, steps=2000, max_lr=1e-3, min_lr=1e-4, warmup_steps=100, beta2=0.99,

@@ -105,3 +105,80 @@ def test_clock_schedule_warms_up_by_steps_then_decays_with_the_share_of_the_budg
     for end in (100.0, 130.0):  # at the end of the budget and past it: the floor
         now[0] = end
         assert schedule(13, **rates) == pytest.approx(1e-5)
+
+
+@pytest.mark.parametrize("shape", [(6, 10), (10, 6), (8, 8)])
+def test_float32_orthogonalisation_is_torchs_newton_schulz_iteration(shape):
+    import torch.optim._muon as muon_module
+
+    coefficients, steps, eps = (3.4445, -4.775, 2.0315), 5, 1e-7
+    grad = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    ours = train_shakespeare.orthogonalize_in_float32(grad, coefficients, steps, eps)
+    torchs = muon_module._zeropower_via_newtonschulz(grad, coefficients, steps, eps)  # in bfloat16
+    assert ours.dtype == torch.float32 and ours.shape == grad.shape
+    assert torch.allclose(ours, torchs.float(), atol=0.05)
+    # What the iteration is for: every singular value pushed near 1 (it stops within about 0.3 of it).
+    singular_values = torch.linalg.svdvals(ours)
+    assert singular_values.min() > 0.6 and singular_values.max() < 1.3
+
+
+def tiny_gpt():
+    settings = runs.settings_for("small", {"n_layer": 2, "n_embd": 16, "n_head": 2, "block_size": 8})
+    torch.manual_seed(0)
+    return runs.build_model("transformer", 11, settings, use_solutions=True)
+
+
+def test_muon_gets_the_blocks_matrices_and_adamw_everything_else_once():
+    trainer = runs.load("step09", "trainer", True)
+    for model in (tiny_gpt(), train_shakespeare.FastTraining(tiny_gpt(), compile=False, bf16=False)):
+        inner = getattr(model, "model", model)
+        optimizer = train_shakespeare.with_muon(trainer.configure_optimizer)(model, 1e-2, 0.1, (0.9, 0.95))
+        in_muon = [p for group in optimizer.muon.param_groups for p in group["params"]]
+        in_adamw = [p for group in optimizer.adamw.param_groups for p in group["params"]]
+        blocks_matrices = {id(p) for name, p in inner.named_parameters() if name.startswith("blocks.") and p.dim() == 2}
+        assert {id(p) for p in in_muon} == blocks_matrices and len(in_muon) == len(blocks_matrices)
+        assert len({id(p) for p in in_muon + in_adamw}) == len(in_muon + in_adamw) == len(list(inner.parameters()))
+        # AdamW keeps step 09's weight decay: on the tables, not on biases and norms; Muon gets it too.
+        assert optimizer.muon.param_groups[0]["weight_decay"] == 0.1
+        for group in optimizer.adamw.param_groups:
+            assert group["fused"] and group["betas"] == (0.9, 0.95)
+            assert group["weight_decay"] == (0.1 if group["params"][0].dim() == 2 else 0.0)
+        # The trainer sets the rate on param_groups: it must reach both optimisers.
+        for group in optimizer.param_groups:
+            group["lr"] = 3e-3
+        assert all(group["lr"] == 3e-3 for group in optimizer.muon.param_groups + optimizer.adamw.param_groups)
+
+
+def test_muon_and_adamw_train_and_their_state_reloads():
+    trainer = runs.load("step09", "trainer", True)
+    model = tiny_gpt()
+    optimizer = train_shakespeare.with_muon(trainer.configure_optimizer)(model, 1e-2, 0.0, (0.9, 0.99))
+    idx = torch.randint(0, 11, (4, 8), generator=torch.Generator().manual_seed(1))
+    losses = []
+    for _ in range(20):
+        optimizer.zero_grad()
+        _, loss = model(idx[:, :-1], idx[:, 1:])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] - 0.5
+    again = train_shakespeare.with_muon(trainer.configure_optimizer)(model, 1e-2, 0.0, (0.9, 0.99))
+    again.load_state_dict(optimizer.state_dict())
+    assert again.state_dict()["muon"]["state"][0]["momentum_buffer"].equal(
+        optimizer.state_dict()["muon"]["state"][0]["momentum_buffer"])
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_optimizer_of_builds_what_the_settings_ask_and_restores_the_trainer(bf16):
+    import torch.optim._muon as muon_module
+
+    trainer = runs.load("step09", "trainer", True)
+    own, orthogonalize = trainer.configure_optimizer, muon_module._zeropower_via_newtonschulz
+    with train_shakespeare.optimizer_of({"optimizer": "muon", "bf16": bf16}, trainer):
+        assert isinstance(trainer.configure_optimizer(tiny_gpt(), 1e-3, 0.1), train_shakespeare.MuonAndAdamW)
+        expected = orthogonalize if bf16 else train_shakespeare.orthogonalize_in_float32
+        assert muon_module._zeropower_via_newtonschulz is expected
+    with train_shakespeare.optimizer_of({"bf16": bf16}, trainer):
+        optimizer = trainer.configure_optimizer(tiny_gpt(), 1e-3, 0.1)
+        assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["fused"]
+    assert trainer.configure_optimizer is own and muon_module._zeropower_via_newtonschulz is orthogonalize
