@@ -46,12 +46,15 @@ PRESETS = {
     # 5 minutes). Dropout 0.2, a peak of 1.5e-3 or 3e-3, n_embd 192, 2 or 8 heads, a context of 256
     # (batch 8), and beta2 0.95 each ended higher on one CPU (1.586 to 1.639 against 1.563 and 1.571:
     # the README); dropout 0.05 and weight decay 0.2 ended 0.007 and 0.004 lower in the same hour (1.564
-    # and 1.567 against 1.571), less than the spread between runs of one setting. Where a budget is
-    # fewer than 8 passes over the text (a slower CPU, a short run), the benchmark trains it with batch 8
-    # and no dropout instead (its SHORT_BUDGET: more updates, and no overfitting yet to fight). The
-    # benchmark also compiles the training step and runs it in bfloat16 (compile, bf16), each only where
-    # it pays on the CPU at hand: without the CPU's own bfloat16 instructions, bfloat16 is many times
-    # slower. `course train` leaves those two out. torch's fused attention kernel only where the step is
+    # and 1.567 against 1.571), less than the spread between runs of one setting. Those were all AdamW;
+    # the benchmark trains the blocks' weight matrices with Muon (optimizer="muon"), the tables, biases
+    # and norms with AdamW: on the AVX2-only EPYC, 1,500 steps ended at 1.657 against AdamW's 1.800, and
+    # 10 minutes at 1.593 against 1.607 for AdamW's best. Where a budget is fewer than 10 passes over
+    # the text (a slower CPU, a short run), the benchmark trains it without dropout (its SHORT_BUDGET: no
+    # overfitting yet to fight). The benchmark also compiles the training step and runs it in bfloat16
+    # (compile, bf16), each only where it pays on the CPU at hand: without the CPU's own bfloat16
+    # instructions, bfloat16 is many times slower. `course train` leaves those three out (it trains with
+    # your step 09 AdamW). torch's fused attention kernel only where the step is
     # not compiled (`course train`: 14% faster than the written-out attention): on a CPU its backward
     # pass for heads of 32 dims took 40% of a compiled bfloat16 step, and step 06's attention, compiled,
     # trains about 1.4x faster.
