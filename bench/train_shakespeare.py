@@ -61,9 +61,8 @@ CALIBRATION_STEPS = 40
 # 1.711 at 3.9 and 1.607 at 9.2. With Muon a step also orthogonalises 24 matrices (30 ms in float32 on
 # that CPU, against 67 ms for a whole step at batch 8), so halving the batch no longer doubles the
 # updates for the same time: the short budget keeps batch 16 and drops the dropout (1.593 at 7 passes,
-# with dropout 0.1 1.633).
-# The switch is at 10 passes, between the 9.2 where no dropout was still the better and the 11 where it
-# overfitted; a short run (`--minutes 1`) switches on any CPU.
+# with dropout 0.1 1.633). The switch is at 10 passes, between the 9.2 where no dropout was still the
+# better and the 11 where it overfitted; a short run (`--minutes 1`) switches on any CPU.
 # preset: (fewest passes for its own settings, the settings of a shorter budget)
 SHORT_BUDGET = {"shakespeare-cpu": (10, {"dropout": 0.0})}
 
