@@ -334,6 +334,15 @@ def seconds_per_step(settings: dict, text: str, train_ids: torch.Tensor, val_ids
     return per_step, stamps[warm] - start - warm * per_step
 
 
+def benchmark_settings(preset: str, overrides: dict) -> dict:
+    """``runs.settings_for``, with the peak and floor of the rate a preset names for Muon (``muon_lr``)
+    where it trains with Muon: ``course train``, all AdamW, keeps ``max_lr`` and ``min_lr``."""
+    settings = runs.settings_for(preset, overrides)
+    if settings.get("optimizer") == "muon" and "muon_lr" in settings:
+        settings["max_lr"], settings["min_lr"] = settings["muon_lr"]
+    return settings
+
+
 def fastest_settings(preset: str, text: str, train_ids, val_ids, overrides: dict | None = None) -> tuple[dict, float, float]:
     """The preset's settings (with ``overrides``), ``compile`` and ``bf16`` kept only where they pay here.
 
@@ -341,7 +350,7 @@ def fastest_settings(preset: str, text: str, train_ids, val_ids, overrides: dict
     calibration run is faster than the plain model's (whose attention is then torch's fused kernel,
     as ``fused_attention`` asks). Returns the settings, the seconds per step and the warm-up seconds.
     """
-    settings = runs.settings_for(preset, overrides or {})
+    settings = benchmark_settings(preset, overrides or {})
     if settings.get("bf16") and not bfloat16_pays():
         print(f"{preset}: this CPU has no fast bfloat16, training in float32", flush=True)
         settings["bf16"] = False

@@ -182,3 +182,12 @@ def test_optimizer_of_builds_what_the_settings_ask_and_restores_the_trainer(bf16
         optimizer = trainer.configure_optimizer(tiny_gpt(), 1e-3, 0.1)
         assert isinstance(optimizer, torch.optim.AdamW) and optimizer.param_groups[0]["fused"]
     assert trainer.configure_optimizer is own and muon_module._zeropower_via_newtonschulz is orthogonalize
+
+
+def test_the_benchmark_takes_the_rates_a_preset_names_for_muon_and_course_train_keeps_its_own():
+    with_muon = train_shakespeare.benchmark_settings("shakespeare-cpu", {"dropout": 0.0})
+    own = runs.settings_for("shakespeare-cpu", {})
+    assert (with_muon["max_lr"], with_muon["min_lr"]) == own["muon_lr"] != (own["max_lr"], own["min_lr"])
+    assert with_muon["dropout"] == 0.0
+    with_adamw = train_shakespeare.benchmark_settings("shakespeare-cpu", {"optimizer": "adamw"})
+    assert (with_adamw["max_lr"], with_adamw["min_lr"]) == (own["max_lr"], own["min_lr"])
