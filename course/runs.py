@@ -50,7 +50,7 @@ PRESETS = {
     # the benchmark trains the blocks' weight matrices with Muon (optimizer="muon"), the tables, biases
     # and norms with AdamW: on the AVX2-only EPYC, 1,500 steps ended at 1.657 against AdamW's 1.800, and
     # 10 minutes at 1.593 against 1.607 for AdamW's best. With Muon, both optimisers take twice the rate
-    # that suits AdamW alone (muon_lr: peak, floor): 1.523 in 10 minutes on the EPYC with AVX-512 BF16;
+    # that suits AdamW alone (muon_lr: peak, floor): 1.523 and 1.540 in 10 minutes on the BF16 EPYC;
     # AdamW alone ended higher at 3e-3 than at 2e-3, so max_lr keeps 2e-3 for `course train`. Where a
     # budget is fewer than 10 passes over the text (a slower CPU, a short run), the benchmark trains it
     # without dropout (its SHORT_BUDGET: no overfitting yet to fight). The benchmark also compiles the training step and runs it in bfloat16
