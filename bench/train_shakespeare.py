@@ -335,8 +335,11 @@ def seconds_per_step(settings: dict, text: str, train_ids: torch.Tensor, val_ids
 
 
 def benchmark_settings(preset: str, overrides: dict) -> dict:
-    """``runs.settings_for``, with the peak and floor of the rate a preset names for Muon (``muon_lr``)
-    where it trains with Muon: ``course train``, all AdamW, keeps ``max_lr`` and ``min_lr``."""
+    """The preset's settings (``runs.settings_for``) as the benchmark trains them.
+
+    Where it trains with Muon, the peak and floor of the rate are the preset's ``muon_lr``;
+    ``max_lr`` and ``min_lr`` are the rates for AdamW alone, which ``course train`` uses.
+    """
     settings = runs.settings_for(preset, overrides)
     if settings.get("optimizer") == "muon" and "muon_lr" in settings:
         settings["max_lr"], settings["min_lr"] = settings["muon_lr"]

@@ -53,13 +53,13 @@ PRESETS = {
     # that suits AdamW alone (muon_lr: peak, floor): 1.523 and 1.540 in 10 minutes on the BF16 EPYC;
     # AdamW alone ended higher at 3e-3 than at 2e-3, so max_lr keeps 2e-3 for `course train`. Where a
     # budget is fewer than 10 passes over the text (a slower CPU, a short run), the benchmark trains it
-    # without dropout (its SHORT_BUDGET: no overfitting yet to fight). The benchmark also compiles the training step and runs it in bfloat16
-    # (compile, bf16), each only where it pays on the CPU at hand: without the CPU's own bfloat16
-    # instructions, bfloat16 is many times slower. `course train` leaves those three out (it trains with
-    # your step 09 AdamW). torch's fused attention kernel only where the step is not compiled (`course
-    # train`: 14% faster than the written-out attention): on a CPU its backward pass for heads of 32
-    # dims took 40% of a compiled bfloat16 step, and step 06's attention, compiled, trains about 1.4x
-    # faster.
+    # without dropout (its SHORT_BUDGET: no overfitting yet to fight). The benchmark also compiles the
+    # training step and runs it in bfloat16 (compile, bf16), each only where it pays on the CPU at hand:
+    # without the CPU's own bfloat16 instructions, bfloat16 is many times slower. `course train` leaves
+    # those three out (it trains with your step 09 AdamW). torch's fused attention kernel only where the
+    # step is not compiled (`course train`: 14% faster than the written-out attention): on a CPU its
+    # backward pass for heads of 32 dims took 40% of a compiled bfloat16 step, and step 06's attention,
+    # compiled, trains about 1.4x faster.
     "shakespeare-cpu": dict(n_layer=4, n_head=4, n_embd=128, n_hidden_layers=2, dropout=0.1, block_size=128,
                             batch_size=16, steps=5000, max_lr=2e-3, min_lr=2e-5, warmup_steps=100, beta2=0.99,
                             weight_decay=0.1, grad_clip=1.0, eval_interval=1000, checkpoint_interval=1000,
