@@ -10,7 +10,10 @@ that never imports student code: the code runs in the sandbox worker, isolated b
 
 The score file is written by that trusted pytest process into a folder the worker cannot
 see, removed before each run, and read back with size and shape checks: a crash, a timeout,
-a signal or a malformed file is "grading failed: <reason>", never a score.
+a signal or a malformed file is "grading failed: <reason>", never a score. Such a failure,
+unless the run used up its whole time, is graded once more before it is reported: a machine
+short of memory or a crash of the grading process itself must not cost an honest student their
+points, and a second run of the same code with the same seed grades it the same way.
 
 Results are written per student, atomically (``results/<student>.json``), so a batch that is
 stopped can be rerun: students already graded are skipped unless ``force``. From the results
@@ -48,6 +51,10 @@ MAX_MODULE_BYTES = 1_000_000  # one step module; a real one is a few kilobytes
 MAX_ZIP_ENTRIES = 20_000
 MAX_OUTPUT_BYTES = 2_000_000  # of pytest's terminal output kept per student
 MAX_SCORE_BYTES = 2_000_000
+FAILED_OUTPUT_CHARS = 4000  # of a failed run's terminal output kept in its result, for the instructor
+TOOK_TOO_LONG = "the run took longer than"
+# Failures of the grading run that a second run may not repeat: the grading process itself went wrong.
+RUN_FAILURES = ("the grading process was killed", "pytest exited with code", "no score file", "malformed score file")
 TRUSTED_MEMORY_MB = 8192  # the grading process's own address-space limit (the worker has its own)
 
 
@@ -75,6 +82,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     review: list[str] = field(default_factory=list)  # code an instructor may want to read (grader/review.py)
     seconds: float = 0.0
+    output_tail: str = ""  # the end of pytest's output when grading failed (results/<student>.json only)
 
     @property
     def points(self) -> float:
@@ -347,7 +355,7 @@ def grade_one(student: str, entry: Path, options: Options, python: str = sys.exe
         output = _read_capped(output_path)
         result.seconds = round(time.monotonic() - start, 1)
         if code is None:
-            result.status = f"grading failed: the run took longer than {options.timeout_s:g} s and was stopped"
+            result.status = f"grading failed: {TOOK_TOO_LONG} {options.timeout_s:g} s and was stopped"
         elif code < 0:
             result.status = f"grading failed: the grading process was killed by signal {-code}"
         elif code not in (0, 1):  # pytest: 0 all passed, 1 some tests failed
@@ -362,7 +370,29 @@ def grade_one(student: str, entry: Path, options: Options, python: str = sys.exe
                 result.status = "grading failed: no score file was written"
             except (ValueError, KeyError, TypeError) as error:
                 result.status = f"grading failed: malformed score file ({error})"
+        if result.status != "graded":
+            result.output_tail = output.decode(errors="replace")[-FAILED_OUTPUT_CHARS:]
     return result
+
+
+def grade_with_retry(student: str, entry: Path, options: Options) -> Result:
+    """``grade_one``, and once more when its run failed or it raised.
+
+    Not repeated: a submission that cannot be read (it would fail the same way) and a run that
+    used its whole time limit (that is the code's doing, or a limit too tight for the machine;
+    a second try would double the batch's worst case).
+    """
+    try:
+        result = grade_one(student, entry, options)
+    except Exception as error:
+        reason = f"{type(error).__name__}: {error}"
+    else:
+        reason = result.status.removeprefix("grading failed: ")
+        if not reason.startswith(RUN_FAILURES):
+            return result
+    second = grade_one(student, entry, options)
+    second.notes.append(f"graded on a second run: the first one failed ({reason[:300]})")
+    return second
 
 
 # -- the batch ---------------------------------------------------------------------------------------
@@ -409,7 +439,7 @@ def run_batch(folder: Path, out: Path, options: Options,
     def work(item):
         student, entry = item
         try:
-            result = grade_one(student, entry, options)
+            result = grade_with_retry(student, entry, options)
         except Exception as error:  # a bug or an unreadable entry must not stop the batch
             result = Result(student, f"grading failed: {type(error).__name__}: {error}", options.seed,
                             list(options.steps))
@@ -484,6 +514,12 @@ def write_gradebook(results: list[Result], out: Path, steps: list[str], notebook
     for result in sorted(results, key=lambda r: r.student):
         points = f"{result.points:g} / {maximum:g}" if result.steps else ""
         lines.append(f"| {result.student} | {points} | {result.status} |")
+    failed = [r.student for r in sorted(results, key=lambda r: r.student) if r.status != "graded"]
+    if failed:
+        lines += ["", "## Grading failures", "",
+                  "A failure other than a timeout or an unreadable submission was graded a second time before it "
+                  "was reported here. The end of each failed run's output is in `results/<student>.json` "
+                  "(`output_tail`): " + ", ".join(failed) + "."]
     flagged = [r for r in sorted(results, key=lambda r: r.student) if r.review]
     if flagged:
         lines += ["", "## Code to read", "",
