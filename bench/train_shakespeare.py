@@ -78,14 +78,20 @@ class DropoutFromRandomWords(torch.nn.Module):
     AVX-512 BF16 its nine masks took 14 ms of an 88 ms compiled step (``torch.profiler``). Cutting
     each random word into four uniform 16-bit numbers and keeping an element where its number is at
     least ``round(p * 2**16)`` is the same dropout, with ``p`` rounded to a multiple of 1/65536
-    (0.1 becomes 0.100006): the step took 79 ms. In eval mode it does nothing, like ``nn.Dropout``.
+    (0.1 becomes 0.100006), and the kept elements scaled by one over the fraction really kept: the
+    step took 79 ms. In eval mode it does nothing, like ``nn.Dropout``.
     """
 
     def __init__(self, p: float):
         super().__init__()
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
         self.p = p
+        dropped = round(p * 2**16)
         # The 16-bit numbers are signed (-32768 .. 32767): keep those at least this far above the lowest.
-        self.threshold = round(p * 2**16) - 2**15
+        self.threshold = dropped - 2**15
+        # The expectation stays x for the rounded p; at p = 1 nothing is kept, and nothing to scale.
+        self.scale = 2**16 / (2**16 - dropped) if dropped < 2**16 else 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
@@ -93,7 +99,7 @@ class DropoutFromRandomWords(torch.nn.Module):
         n = x.numel()
         words = torch.randint(-2**63, 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64, device=x.device)
         keep = words.view(torch.int16)[:n].view(x.shape) >= self.threshold
-        return x * keep * (1.0 / (1.0 - self.p))
+        return x * keep * self.scale
 
 
 def with_cheaper_dropout(model: torch.nn.Module) -> torch.nn.Module:
@@ -338,10 +344,12 @@ def benchmark_settings(preset: str, overrides: dict) -> dict:
     """The preset's settings (``runs.settings_for``) as the benchmark trains them.
 
     Where it trains with Muon, the peak and floor of the rate are the preset's ``muon_lr``;
-    ``max_lr`` and ``min_lr`` are the rates for AdamW alone, which ``course train`` uses.
+    ``max_lr`` and ``min_lr`` are the rates for AdamW alone, which ``course train`` uses. A rate
+    given in ``overrides`` is kept as given.
     """
     settings = runs.settings_for(preset, overrides)
-    if settings.get("optimizer") == "muon" and "muon_lr" in settings:
+    rates_given = "max_lr" in overrides or "min_lr" in overrides
+    if settings.get("optimizer") == "muon" and "muon_lr" in settings and not rates_given:
         settings["max_lr"], settings["min_lr"] = settings["muon_lr"]
     return settings
 

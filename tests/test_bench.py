@@ -24,7 +24,7 @@ def test_dropout_from_random_words_drops_a_fraction_p_and_rescales_the_rest():
     dropped = (y == 0).double().mean().item()
     # 1,001,000 draws: the standard error of the rate is 0.0003.
     assert abs(dropped - 0.1) < 0.0015
-    assert torch.allclose(y[y != 0], torch.tensor(3.0 / 0.9))
+    assert torch.allclose(y[y != 0], torch.tensor(3.0 / 0.9), rtol=1e-4)  # 1 / 0.9 for p rounded to 2**-16
     assert y.shape == x.shape and y.dtype == x.dtype
 
 
@@ -38,10 +38,19 @@ def test_dropout_from_random_words_draws_a_new_independent_mask_each_call():
     assert abs((first[:-1] & first[1:]).double().mean().item() - 0.25) < 0.01
 
 
-def test_dropout_from_random_words_does_nothing_in_eval_mode_or_at_p_0():
+def test_dropout_from_random_words_does_nothing_in_eval_mode_or_at_p_0_and_drops_all_at_p_1():
     x = torch.randn(4, 8)
     assert torch.equal(train_shakespeare.DropoutFromRandomWords(0.3).eval()(x), x)
     assert torch.equal(train_shakespeare.DropoutFromRandomWords(0.0).train()(x), x)
+    assert torch.equal(train_shakespeare.DropoutFromRandomWords(1.0).train()(x), torch.zeros_like(x))
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        train_shakespeare.DropoutFromRandomWords(1.5)
+
+
+def test_dropout_from_random_words_keeps_the_expectation_for_the_rounded_p():
+    # p = 0.1 drops 6554 of every 65536 draws: the rest are scaled by 65536 / 58982, not by 1 / 0.9.
+    dropout = train_shakespeare.DropoutFromRandomWords(0.1)
+    assert dropout.scale == 65536 / 58982
 
 
 def test_fast_training_replaces_every_dropout_and_keeps_the_weights():
@@ -191,3 +200,5 @@ def test_the_benchmark_takes_the_rates_a_preset_names_for_muon_and_course_train_
     assert with_muon["dropout"] == 0.0
     with_adamw = train_shakespeare.benchmark_settings("shakespeare-cpu", {"optimizer": "adamw"})
     assert (with_adamw["max_lr"], with_adamw["min_lr"]) == (own["max_lr"], own["min_lr"])
+    given = train_shakespeare.benchmark_settings("shakespeare-cpu", {"max_lr": 1e-3, "min_lr": 1e-5})
+    assert given["optimizer"] == "muon" and (given["max_lr"], given["min_lr"]) == (1e-3, 1e-5)
