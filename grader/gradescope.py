@@ -21,7 +21,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from grader.batch import Options, Result, grade_one
+from grader.batch import Options, Result, grade_with_retry
 from grader.isolation import unavailable_reason
 
 ROOT = Path(os.environ.get("AUTOGRADER_ROOT", "/autograder"))
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(suites=source / "exercises", steps=settings["steps"], seed=settings["seed"], jobs=1,
                       isolate=unavailable_reason() is None)
     try:
-        result = grade_one("submission", ROOT / "submission", options)
+        result = grade_with_retry("submission", ROOT / "submission", options)
     except Exception as error:  # whatever happens, Gradescope gets a results.json that says so
         result = Result("submission", f"grading failed: {type(error).__name__}: {error}", options.seed)
     if not options.isolate:

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.seam import (InProcess, ModuleDoesNotImport, Sandbox, StudentCode, StudentError, StudentTimeout,
-                         TimeLimitExceeded, can_fork, describe_not_implemented, seed_generators)
+from grader.seam import (GraderFault, InProcess, ModuleDoesNotImport, Sandbox, StudentCode, StudentError,
+                         StudentTimeout, TimeLimitExceeded, can_fork, describe_not_implemented, seed_generators)
 
 STEP_DIR = re.compile(r"^step\d\d$")
 PROPERTY = "grader"  # the name of the user property that carries a test's grading outcome
@@ -44,6 +44,7 @@ class TestRecord:
     # What the student's code did, when it raised, timed out, crashed or did not import (first line).
     # Assertion messages stay out: they may show values computed by the reference.
     error: str | None = None
+    grader_fault: str | None = None  # the grading machinery failed (seam.GraderFault): the run gives no score
 
 
 @dataclasses.dataclass
@@ -56,6 +57,10 @@ class GradingState:
 
     def steps(self) -> list[str]:
         return sorted({r.step for r in self.records.values()})
+
+    def fault(self) -> str | None:
+        """Why the grading machinery failed in this run, if it did: then no score is given."""
+        return next((r.grader_fault for r in self.records.values() if r.grader_fault), None)
 
     def unfinished_foundations(self, record: TestRecord) -> list[tuple[str, str]]:
         """(function, test) for each function ``record`` builds on whose own test failed."""
@@ -477,7 +482,10 @@ def pytest_runtest_makereport(item, call):
         return report
     outcome = dataclasses.replace(record, passed=report.passed, ran=True, shown_hint=None, import_error=None,
                                   earlier_step=False, error=None)
-    if report.failed:
+    if report.failed and call.excinfo and isinstance(call.excinfo.value, GraderFault):
+        outcome.grader_fault = str(call.excinfo.value)
+        report.longrepr = outcome.grader_fault  # no hint: nothing of the student's went wrong
+    elif report.failed:
         exc = call.excinfo.value if call.excinfo else None
         if isinstance(exc, (StudentError, TimeLimitExceeded)):
             outcome.error = str(exc).strip().split("\n")[0][:300]
@@ -574,7 +582,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     # before its final "N passed" line.
     result = yield
     state = config.stash[STATE]
-    if state.records and not _is_xdist_worker(config):
+    if state.records and not _is_xdist_worker(config) and state.fault():
+        terminalreporter.write_sep("-", "grade")
+        terminalreporter.write_line(state.fault(), bold=True)
+    elif state.records and not _is_xdist_worker(config):
         terminalreporter.write_sep("-", "grade")
         for line in _grade_lines(state):
             terminalreporter.write_line(line)
@@ -587,7 +598,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 def pytest_sessionfinish(session, exitstatus):
     state = session.config.stash.get(STATE, None)
     path = session.config.getoption("score_json", None)
-    if state is None or not path or _is_xdist_worker(session.config):
+    if state is None or _is_xdist_worker(session.config):
+        return
+    if state.fault():
+        # A wrong score would be worse than none: the run fails as pytest's internal errors do,
+        # and a batch grades the student again (grader/batch.py).
+        session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        return
+    if not path:
         return
     scores = [state.score(step) for step in state.steps()]
     document = scores[0] if len(scores) == 1 else {"steps": scores}

@@ -98,6 +98,14 @@ class WorkerCrashed(StudentError):
     pass
 
 
+class GraderFault(Exception):
+    """The grading machinery failed before any student code ran: the worker did not start, twice.
+
+    Not a ``StudentError``: the code under test is not at fault (a machine out of memory or
+    processes, bubblewrap refused), so the run gives no score rather than a wrong one.
+    """
+
+
 _error_classes: dict[str, type] = {}
 
 
@@ -249,6 +257,7 @@ class Sandbox:
         # Imports that timed out or killed the worker: every later test fails at once instead of
         # waiting for the same timeout again.
         self.broken_imports: dict[tuple[str, str], str] = {}
+        self.fault: str | None = None  # why no worker could start (GraderFault): every later request fails at once
         self.notes: dict[str, None] = {}  # messages for the end of the run, e.g. a skipped breakpoint()
         # The running test's seed, and the worker (by generation) that was last seeded with it.
         self.test_seed: int | None = None
@@ -351,12 +360,28 @@ class Sandbox:
             raise WorkerCrashed(f"the worker's reply to {what} was not plain data and was refused") from None
 
     def _ensure_ready(self) -> None:
+        if self.fault:
+            raise GraderFault(self.fault)
         self.start()
-        if not self.ready:
-            reply = self._receive(WORKER_START_TIMEOUT_S, "the worker's start")
-            if reply.get("ok") != "ready":
-                raise WorkerCrashed(f"the worker failed to start: {reply}")
-            self.ready = True
+        if self.ready:
+            return
+        for attempt in (1, 2):
+            try:
+                reply = self._receive(WORKER_START_TIMEOUT_S, "the worker's start")
+                if reply.get("ok") != "ready":
+                    raise WorkerCrashed(f"the worker failed to start: {reply}")
+            except StudentError as error:
+                # The worker says "ready" before it imports any student module: one that dies or
+                # hangs before that is the machine's doing. Start it once more, then give up.
+                self.stop()
+                if attempt == 2:
+                    self.fault = (f"the grading worker could not start, twice ({error}); none of the graded "
+                                  "code ran, so this run gives no score: run it again")
+                    raise GraderFault(self.fault) from None
+                self.start()
+            else:
+                self.ready = True
+                return
 
     # -- requests ---------------------------------------------------------------
     def _outgoing(self, value: Any) -> Any:
