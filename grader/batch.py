@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 import zipfile
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -173,8 +174,11 @@ def collect(entry: Path, modules: dict[str, list[str]], suites: Path,
             info = by_name[name]
             if info.file_size > MAX_MODULE_BYTES:
                 return None
-            with archive.open(info) as handle:  # read at most the cap, whatever the header claims
-                data = handle.read(MAX_MODULE_BYTES + 1)
+            try:
+                with archive.open(info) as handle:  # read at most the cap, whatever the header claims
+                    data = handle.read(MAX_MODULE_BYTES + 1)
+            except (zipfile.BadZipFile, RuntimeError, zlib.error, EOFError) as error:  # damaged, or encrypted
+                raise ValueError(f"{entry.name}: {name} cannot be read ({error})") from None
             return data if len(data) <= MAX_MODULE_BYTES else None
     try:
         for step, step_modules in modules.items():
@@ -378,20 +382,27 @@ def grade_one(student: str, entry: Path, options: Options, python: str = sys.exe
 def grade_with_retry(student: str, entry: Path, options: Options) -> Result:
     """``grade_one``, and once more when its run failed or it raised.
 
-    Not repeated: a submission that cannot be read (it would fail the same way) and a run that
-    used its whole time limit (that is the code's doing, or a limit too tight for the machine;
-    a second try would double the batch's worst case).
+    Not repeated: a submission that cannot be read and a run that used its whole time limit (the
+    code's doing, or a limit too tight for the machine): a second run would end the same way.
+    A student graded twice may take up to twice ``options.timeout_s``.
     """
+    first_seconds = 0.0
     try:
         result = grade_one(student, entry, options)
     except Exception as error:
         reason = f"{type(error).__name__}: {error}"
     else:
+        first_seconds = result.seconds
         reason = result.status.removeprefix("grading failed: ")
         if not reason.startswith(RUN_FAILURES):
             return result
-    second = grade_one(student, entry, options)
-    second.notes.append(f"graded on a second run: the first one failed ({reason[:300]})")
+    try:
+        second = grade_one(student, entry, options)
+    except Exception as error:
+        second = Result(student, f"grading failed: {type(error).__name__}: {error}", options.seed, list(options.steps))
+    second.seconds = round(second.seconds + first_seconds, 1)  # the time the student's grading took, both runs
+    # What pytest printed last stays out of the student's feedback: the reason's first words say enough.
+    second.notes.append(f"graded on a second run: the first one failed ({reason.split(' (', 1)[0][:200]})")
     return second
 
 
@@ -518,8 +529,8 @@ def write_gradebook(results: list[Result], out: Path, steps: list[str], notebook
     if failed:
         lines += ["", "## Grading failures", "",
                   "A failure other than a timeout or an unreadable submission was graded a second time before it "
-                  "was reported here. The end of each failed run's output is in `results/<student>.json` "
-                  "(`output_tail`): " + ", ".join(failed) + "."]
+                  "was reported here. Where a run got as far as pytest, the end of its output is in "
+                  "`results/<student>.json` (`output_tail`): " + ", ".join(failed) + "."]
     flagged = [r for r in sorted(results, key=lambda r: r.student) if r.review]
     if flagged:
         lines += ["", "## Code to read", "",

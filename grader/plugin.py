@@ -11,6 +11,7 @@ the same whether pytest runs the tests itself or spreads them over pytest-xdist 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -132,9 +133,13 @@ class EarlierSteps:
             return
         with tempfile.TemporaryDirectory(prefix="grader-earlier-") as scratch:
             score_path = Path(scratch) / "score.json"
+            option = self.config.getoption
+            # The same code runs there, so under the same confinement, limits and seed as here.
+            confinement = ["--isolate"] if option("isolate") else ["--in-process"] if option("in_process") else []
             command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
                        "--student-root", str(self.root), "--score-json", str(score_path),
-                       "--call-timeout", str(self.config.getoption("call_timeout")),
+                       "--call-timeout", str(option("call_timeout")), "--grading-seed", str(option("grading_seed")),
+                       "--worker-memory-mb", str(option("worker_memory_mb")), *confinement,
                        *[str(suites / name) for name in missing]]
             try:
                 if can_fork():
@@ -326,7 +331,8 @@ def pytest_sessionstart(session):
     for arg in session.config.args:
         path = Path(arg.split("::")[0]).resolve()
         if step_of(path) or path.name == "exercises":
-            backend.start()
+            with contextlib.suppress(OSError):  # no process to be had now: the first request tries again
+                backend.start()
             return
 
 
@@ -361,7 +367,8 @@ def pytest_collection_finish(session):
         if step_of(Path(item.path)) is not None:
             state.records[item.nodeid] = _record_for(item)
     if state.records:
-        state.backend.start()  # no-op if it already runs
+        with contextlib.suppress(OSError):  # as in pytest_sessionstart
+            state.backend.start()  # no-op if it already runs
 
 
 @pytest.fixture
@@ -482,9 +489,11 @@ def pytest_runtest_makereport(item, call):
         return report
     outcome = dataclasses.replace(record, passed=report.passed, ran=True, shown_hint=None, import_error=None,
                                   earlier_step=False, error=None)
+    # A fault stays with the backend for the rest of the run, also when a test caught its exception
+    # (``pytest.raises(Exception)``): every test from then on is marked, and the run gives no score.
+    outcome.grader_fault = getattr(state.backend, "fault", None)
     if report.failed and call.excinfo and isinstance(call.excinfo.value, GraderFault):
-        outcome.grader_fault = str(call.excinfo.value)
-        report.longrepr = outcome.grader_fault  # no hint: nothing of the student's went wrong
+        report.longrepr = str(call.excinfo.value)  # no hint: the graded code is not what failed
     elif report.failed:
         exc = call.excinfo.value if call.excinfo else None
         if isinstance(exc, (StudentError, TimeLimitExceeded)):
@@ -582,9 +591,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     # before its final "N passed" line.
     result = yield
     state = config.stash[STATE]
-    if state.records and not _is_xdist_worker(config) and state.fault():
+    fault = state.fault() or getattr(state.backend, "fault", None)
+    if state.records and not _is_xdist_worker(config) and fault:
         terminalreporter.write_sep("-", "grade")
-        terminalreporter.write_line(state.fault(), bold=True)
+        terminalreporter.write_line(fault, bold=True)
     elif state.records and not _is_xdist_worker(config):
         terminalreporter.write_sep("-", "grade")
         for line in _grade_lines(state):
@@ -600,10 +610,12 @@ def pytest_sessionfinish(session, exitstatus):
     path = session.config.getoption("score_json", None)
     if state is None or _is_xdist_worker(session.config):
         return
-    if state.fault():
+    if state.fault() or getattr(state.backend, "fault", None):
         # A wrong score would be worse than none: the run fails as pytest's internal errors do,
-        # and a batch grades the student again (grader/batch.py).
+        # and a batch grades the student again (grader/batch.py). No score file of an earlier run stays.
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        if path:
+            Path(path).unlink(missing_ok=True)
         return
     if not path:
         return

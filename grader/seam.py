@@ -24,12 +24,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from grader.wire import MAX_REPLY_BYTES, HandleRef, ModuleRef, RefusedReply, dump_request, load_reply
 
 WORKER_START_TIMEOUT_S = 120
+WORKER_RESTART_PAUSE_S = 1.0  # before a second try at starting a worker
 MAX_PRINTED = 20_000  # characters of a call's printed output shown
 
 
@@ -99,10 +101,10 @@ class WorkerCrashed(StudentError):
 
 
 class GraderFault(Exception):
-    """The grading machinery failed before any student code ran: the worker did not start, twice.
+    """The grading machinery failed: a new worker did not start, twice, before importing graded code.
 
-    Not a ``StudentError``: the code under test is not at fault (a machine out of memory or
-    processes, bubblewrap refused), so the run gives no score rather than a wrong one.
+    Not a ``StudentError``: the failure did not come through the code under test (a machine out
+    of memory or processes, bubblewrap refused), so the run gives no score rather than a wrong one.
     """
 
 
@@ -269,13 +271,18 @@ class Sandbox:
         if self.process is not None:
             return
         parent_end, child_end = multiprocessing.Pipe(duplex=True)
-        if self.isolation is not None:
-            self.process = self._spawn_isolated(child_end)
-        elif can_fork():
-            self.process = self._fork(parent_end, child_end)
-        else:
-            self.process = self._spawn(child_end)
-        child_end.close()
+        try:
+            if self.isolation is not None:
+                self.process = self._spawn_isolated(child_end)
+            elif can_fork():
+                self.process = self._fork(parent_end, child_end)
+            else:
+                self.process = self._spawn(child_end)
+        except BaseException:  # no process (out of processes or memory): nothing may leak
+            parent_end.close()
+            raise
+        finally:
+            child_end.close()
         self.connection = parent_end
         self.generation += 1
         self.ready = False
@@ -362,23 +369,25 @@ class Sandbox:
     def _ensure_ready(self) -> None:
         if self.fault:
             raise GraderFault(self.fault)
-        self.start()
-        if self.ready:
+        if self.process is not None and self.ready:
             return
         for attempt in (1, 2):
             try:
+                self.start()
                 reply = self._receive(WORKER_START_TIMEOUT_S, "the worker's start")
                 if reply.get("ok") != "ready":
                     raise WorkerCrashed(f"the worker failed to start: {reply}")
-            except StudentError as error:
-                # The worker says "ready" before it imports any student module: one that dies or
-                # hangs before that is the machine's doing. Start it once more, then give up.
+            except (StudentError, OSError) as error:
+                # A worker says "ready" before it imports any graded module: one that cannot be
+                # started, or dies or hangs before that, did not fail through the code it grades.
+                # The machine may be short of processes or memory for a moment (the worker stopped
+                # last may still be going): wait a little, start it once more, then give up.
                 self.stop()
                 if attempt == 2:
-                    self.fault = (f"the grading worker could not start, twice ({error}); none of the graded "
-                                  "code ran, so this run gives no score: run it again")
+                    self.fault = (f"a new grading worker could not start, twice ({error}), before it imported any "
+                                  "graded module; rather than a wrong score this run gives none: run it again")
                     raise GraderFault(self.fault) from None
-                self.start()
+                time.sleep(WORKER_RESTART_PAUSE_S)
             else:
                 self.ready = True
                 return

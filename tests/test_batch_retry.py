@@ -9,6 +9,8 @@ run itself (``grade_one``) with scripted outcomes; ``test_batch.py`` grades real
 
 from __future__ import annotations
 
+import dataclasses
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -31,7 +33,7 @@ def scripted(monkeypatch, *outcomes):
             raise outcome
         status = outcome
         return batch.Result(student, status, options.seed, list(options.steps),
-                            steps=dict(GRADED) if status == "graded" else {})
+                            steps=dict(GRADED) if status == "graded" else {}, seconds=2.5)
 
     monkeypatch.setattr(batch, "grade_one", fake_grade_one)
     return calls
@@ -47,8 +49,9 @@ def test_a_failed_run_is_graded_again_and_noted(monkeypatch, failure):
     calls = scripted(monkeypatch, failure, "graded")
     result = batch.grade_with_retry("ada", Path("ada"), OPTIONS)
     assert calls == ["ada", "ada"]
-    assert result.status == "graded" and result.points == 26
-    assert result.notes == [f"graded on a second run: the first one failed ({failure.split(': ', 1)[1]})"]
+    assert result.status == "graded" and result.points == 26 and result.seconds == 5.0  # both runs
+    reason = failure.split(": ", 1)[1].split(" (")[0]  # without what pytest printed last
+    assert result.notes == [f"graded on a second run: the first one failed ({reason})"]
 
 
 def test_an_error_of_the_grader_itself_is_graded_again(monkeypatch):
@@ -56,6 +59,28 @@ def test_an_error_of_the_grader_itself_is_graded_again(monkeypatch):
     result = batch.grade_with_retry("ada", Path("ada"), OPTIONS)
     assert len(calls) == 2 and result.status == "graded"
     assert "EOFError: unexpected EOF" in result.notes[0]
+
+
+def test_a_second_run_that_raises_is_reported_with_the_first_failure(monkeypatch):
+    scripted(monkeypatch, "grading failed: no score file was written", OSError("no space left on device"))
+    result = batch.grade_with_retry("ada", Path("ada"), OPTIONS)
+    assert result.status == "grading failed: OSError: no space left on device"
+    assert "no score file" in result.notes[0]
+
+
+def test_a_zip_with_an_encrypted_module_is_unreadable_not_retried(tmp_path):
+    archive = tmp_path / "ada.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        handle.writestr("exercises/step00/bigram.py", "x = 1\n")
+    data = bytearray(archive.read_bytes())
+    for header in (b"PK\x03\x04", b"PK\x01\x02"):  # mark the file encrypted in both headers
+        at = data.index(header) + (6 if header == b"PK\x03\x04" else 8)
+        data[at] |= 1
+    archive.write_bytes(bytes(data))
+    result = batch.grade_with_retry("ada", archive, dataclasses.replace(OPTIONS, suites=REPO / "exercises"))
+    assert result.status.startswith("grading failed: ada.zip: exercises/step00/bigram.py cannot be read ("), \
+        result.status
+    assert result.notes == []
 
 
 def test_a_second_failure_is_reported(monkeypatch):

@@ -4,6 +4,7 @@ import shutil
 
 import pytest
 
+from grader.isolation import unavailable_reason
 from helpers import REPO, copy_solutions, run_suite
 
 
@@ -52,3 +53,20 @@ def test_a_step04_mistake_is_not_blamed_on_a_correct_step03(tmp_path):
     hints = [test["hint"] for test in score["tests"] if not test["passed"]]
     assert hints and not any("step03" in hint for hint in hints), hints
 
+
+
+@pytest.mark.skipif(unavailable_reason() is not None, reason=f"bubblewrap cannot run here: {unavailable_reason()}")
+def test_the_earlier_steps_run_is_confined_as_the_run_that_started_it(tmp_path):
+    # A wrong step03 that also tries, at import, to write beside the graded copy. Graded with
+    # --isolate, the step04 run asks a second run for step03's own tests: that one imports the
+    # same code, and bubblewrap must confine it too.
+    root = copy_solutions(tmp_path)
+    escaped = tmp_path / "escaped"
+    module = root / "step03" / "embedding.py"
+    right = "return self.weight[idx]  # (..., C): one row per id"
+    module.write_text(module.read_text().replace(right, "return self.weight[(idx + 1) % self.num_embeddings]")
+                      + f"\ntry:\n    open({str(escaped)!r}, 'w').write('out')\nexcept OSError:\n    pass\n")
+    score, output, _ = run_suite("step04", "--student-root", str(root), "--isolate")
+    hints = [test["hint"] for test in score["tests"] if not test["passed"]]
+    assert hints and all("which fails its own test (step03/" in hint for hint in hints), output
+    assert not escaped.exists(), "a run for the earlier step ran the graded code outside the sandbox"

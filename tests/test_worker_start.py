@@ -8,6 +8,7 @@ fails too the run gives no score (pytest's internal-error exit code) instead of 
 from __future__ import annotations
 
 import pytest
+import torch
 
 from broken_worker import a_worker_that_dies_at_once
 from grader.seam import GraderFault, Sandbox, StudentError
@@ -32,7 +33,7 @@ def test_a_worker_that_dies_before_it_is_ready_is_started_once_more(monkeypatch)
     starts = starting_with(monkeypatch, failures=1)
     seam = Sandbox(REPO / "solutions", timeout_s=30.0)
     try:
-        counts = seam.module("step00", "bigram").bigram_counts(__import__("torch").tensor([0, 1, 0]), 2)
+        counts = seam.module("step00", "bigram").bigram_counts(torch.tensor([0, 1, 0]), 2)
         assert counts.tolist() == [[0, 1], [1, 0]]
     finally:
         seam.stop()
@@ -50,9 +51,44 @@ def test_two_failed_starts_are_a_grader_fault_not_a_students_error(monkeypatch):
     assert starts == ["dead", "dead"]
 
 
+def test_a_worker_that_cannot_even_be_created_is_tried_again(monkeypatch):
+    # Out of processes, fork itself fails in the grading process: the same second try.
+    starts = starting_with(monkeypatch, failures=0)
+    real_start = Sandbox.start
+    calls = []
+
+    def start(self):
+        calls.append(1)
+        if len(calls) == 1:
+            raise BlockingIOError(11, "Resource temporarily unavailable")
+        real_start(self)
+
+    monkeypatch.setattr(Sandbox, "start", start)
+    seam = Sandbox(REPO / "solutions", timeout_s=30.0)
+    try:
+        assert seam.module("step00", "bigram").bigram_counts(torch.tensor([1, 1]), 2).tolist() == [[0, 0], [0, 1]]
+    finally:
+        seam.stop()
+    assert len(calls) == 2 and starts == ["real"]
+
+
 def test_a_run_whose_worker_never_starts_gives_no_score():
     score, output, code = run_suite("step00", "-p", "broken_worker", "--student-root", str(REPO / "solutions"))
     assert code == pytest.ExitCode.INTERNAL_ERROR, output
     assert score == {}, "a score was written for a run in which no graded code ran"
     assert output.count("could not start, twice") >= 14  # each of the 14 tests says why it failed
-    assert "so this run gives no score" in output.split("grade")[-1] and "hint:" not in output
+    grade = output.rsplit("- grade -", 1)[1]
+    assert "could not start, twice" in grade and "rather than a wrong score this run gives none" in grade
+    assert "hint:" not in output
+
+
+def test_a_fault_after_tests_that_passed_still_gives_no_score(tmp_path):
+    # The first worker grades the first test and is then killed; no later one starts. The tests
+    # that passed do not make a score of their own, and the score file of an earlier run goes.
+    earlier = tmp_path / "score.json"
+    earlier.write_text('{"step": "step00", "points": 26, "max_points": 26, "tests": []}')
+    _, output, code = run_suite("step00", "-p", "broken_worker", "--workers-that-start", "1",
+                                "--student-root", str(REPO / "solutions"), "--score-json", str(earlier))
+    assert code == pytest.ExitCode.INTERNAL_ERROR, output
+    assert "1 passed" in output.splitlines()[-1], output.splitlines()[-1]
+    assert not earlier.exists(), "a run that gave no score left an earlier run's score in place"
