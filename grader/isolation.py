@@ -41,10 +41,6 @@ class Limits:
     processes: int = 64  # threads count too: torch's pool plus a few children
     file_size_mb: int = 64
     tmp_mb: int = 64
-    # The writable folders are the host's disk: what the worker may leave there in all (a test's
-    # checkpoints take kilobytes). Checked while the worker runs (``Isolation.writable_excess``).
-    writable_mb: int = 512
-    writable_files: int = 10_000
 
 
 @functools.lru_cache(maxsize=1)
@@ -141,51 +137,6 @@ class Isolation:
         if self.python_path:
             args += ["--setenv", "PYTHONPATH", os.pathsep.join(str(p) for p in self.python_path)]
         return [*args, "--", *argv]
-
-    def writable_excess(self) -> str | None:
-        """What the worker wrote past ``limits.writable_mb`` / ``writable_files``, or None.
-
-        The walk stops as soon as either limit is passed, so it stays short however many files
-        the worker made; links are counted, not followed.
-        """
-        limit_bytes, files, used = self.limits.writable_mb * 1024 * 1024, 0, 0
-        folders = [Path(p) for p in self.writable]
-        while folders:
-            try:
-                entries = list(os.scandir(folders.pop()))
-            except OSError:
-                continue
-            for entry in entries:
-                files += 1
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                used += info.st_blocks * 512
-                if entry.is_dir(follow_symlinks=False):
-                    folders.append(Path(entry.path))
-                if files > self.limits.writable_files:
-                    return f"more than {self.limits.writable_files} files"
-                if used > limit_bytes:
-                    return f"more than {self.limits.writable_mb} MB"
-        return None
-
-    def clear_writable(self) -> int:
-        """Remove what lies in the writable folders, keeping those folders and their subfolders
-        (the tests' base folder, which pytest made and goes on using). Returns how many entries
-        it removed: a killed worker's processes may write on for a moment, so callers repeat
-        until it is 0."""
-        removed = 0
-        for folder in self.writable:
-            for child in Path(folder).iterdir():
-                inside = list(child.iterdir()) if child.is_dir() and not child.is_symlink() else [child]
-                for path in inside:
-                    if path.is_dir() and not path.is_symlink():
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        path.unlink(missing_ok=True)
-                    removed += 1
-        return removed
 
     def set_limits(self) -> None:
         """Run in the child before bubblewrap starts (``preexec_fn``): the limits pass on to the sandbox."""

@@ -32,7 +32,6 @@ from grader.wire import MAX_REPLY_BYTES, HandleRef, ModuleRef, RefusedReply, dum
 
 WORKER_START_TIMEOUT_S = 120
 WORKER_RESTART_PAUSE_S = 1.0  # before a second try at starting a worker
-WRITABLE_CHECK_S = 0.25  # how often an isolated worker's writes to the host's disk are measured
 MAX_PRINTED = 20_000  # characters of a call's printed output shown
 
 
@@ -261,7 +260,6 @@ class Sandbox:
         # waiting for the same timeout again.
         self.broken_imports: dict[tuple[str, str], str] = {}
         self.fault: str | None = None  # why no worker could start (GraderFault): every later request fails at once
-        self.writable_checked_at = 0.0  # when the worker's writes to the host's disk were last measured
         self.notes: dict[str, None] = {}  # messages for the end of the run, e.g. a skipped breakpoint()
         # The running test's seed, and the worker (by generation) that was last seeded with it.
         self.test_seed: int | None = None
@@ -344,33 +342,9 @@ class Sandbox:
             self.connection = None
 
     def _receive(self, timeout: float, what: str) -> dict:
-        # Under bubblewrap the worker writes to the host's disk only in the tests' scratch folder:
-        # while it works (and as replies come, at most every WRITABLE_CHECK_S), that folder is
-        # measured against the limits, so a worker cannot fill the disk between two timeouts.
-        watched = self.isolation is not None and bool(self.isolation.writable)
-        deadline = time.monotonic() + timeout
-        while True:
-            replied = self.connection.poll(max(0.0, min(deadline - time.monotonic(),
-                                                         WRITABLE_CHECK_S if watched else timeout)))
-            if watched and time.monotonic() - self.writable_checked_at >= WRITABLE_CHECK_S:
-                self.writable_checked_at = time.monotonic()
-                excess = self.isolation.writable_excess()
-                if excess:
-                    self.stop()
-                    # The disk back, and the next worker not blamed for it. The stopped worker's
-                    # processes die a moment after it: clear until they have left nothing new.
-                    for _ in range(30):
-                        if not self.isolation.clear_writable():
-                            break
-                        time.sleep(0.1)
-                    raise WorkerCrashed(f"the code wrote {excess} into the tests' scratch folder (during {what}): "
-                                        "it was stopped and its files removed. A file written again and again "
-                                        "under new names?")
-            if replied:
-                break
-            if time.monotonic() >= deadline:
-                self.stop()
-                raise StudentTimeout(f"timed out after {timeout:g} s in `{what}`")
+        if not self.connection.poll(timeout):
+            self.stop()
+            raise StudentTimeout(f"timed out after {timeout:g} s in `{what}`")
         try:
             # The length is checked before the bytes are read: a huge reply is never held in memory.
             payload = self.connection.recv_bytes(MAX_REPLY_BYTES)
