@@ -304,13 +304,13 @@ def pytest_configure(config):
             # The worker sees the grading framework, the suites (the probes live in the test files)
             # and the graded modules; nothing else of the instructor's files.
             # The tests' tmp_path folders are shared with the worker (checkpoints go both ways):
-            # they live under a --basetemp of their own, which is all the worker may write to.
-            # pytest deletes and recreates the basetemp folder itself, so the worker gets its parent.
+            # they live under a --basetemp of their own, which is all the worker may write to
+            # (bound in pytest_sessionstart, once pytest has made it).
             if not config.option.basetemp:
                 config.option.basetemp = str(Path(tempfile.mkdtemp(prefix="grading-shared-")) / "tmp")
-            shared = Path(config.option.basetemp).resolve().parent
-            shared.mkdir(parents=True, exist_ok=True)
-            isolation = Isolation(readable=[*_suite_folders(config), root], writable=[shared])
+            # pytest makes the basetemp folder itself, but not the folders above it.
+            Path(config.option.basetemp).resolve().parent.mkdir(parents=True, exist_ok=True)
+            isolation = Isolation(readable=[*_suite_folders(config), root])
         backend = Sandbox(root, memory_mb=config.getoption("worker_memory_mb"),
                           timeout_s=config.getoption("call_timeout"), isolation=isolation)
     config.stash[STATE] = GradingState(root, backend, config.getoption("call_timeout"),
@@ -326,6 +326,13 @@ def pytest_sessionstart(session):
     backend = session.config.stash[STATE].backend
     if not isinstance(backend, Sandbox) or _is_xdist_controller(session.config):
         return
+    if backend.isolation is not None:
+        # pytest empties and remakes its basetemp on first use: a folder bound into the sandbox
+        # before that would be the old one. So pytest makes it now, and the worker may write there
+        # and nowhere else (not its parent: with --basetemp=.bt that is the checkout itself; under
+        # xdist, the other workers' folders).
+        factory = getattr(session.config, "_tmp_path_factory", None)  # None with -p no:tmpdir
+        backend.isolation.writable = [factory.getbasetemp().resolve()] if factory is not None else []
     if backend.isolation is None and can_fork():
         return
     for arg in session.config.args:

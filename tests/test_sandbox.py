@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 
+from grader.isolation import unavailable_reason
 from helpers import REPO, STEPS, copy_solutions, passed_tests, run_suite
 
 WRONG_COUNTS = "    return torch.zeros(vocab_size, vocab_size, dtype=torch.long)\n"
@@ -139,6 +140,19 @@ def test_forged_probe_answers_earn_nothing(step, tmp_path):
     # Test by test: a test the wrong code fails stays failed when every probe lies for it.
     passed = {forged: {name for name, ok in passed_tests(score).items() if ok} for forged, score in scores.items()}
     assert passed[True] <= passed[False], f"forging the probes passed {sorted(passed[True] - passed[False])}"
+
+
+@pytest.mark.skipif(unavailable_reason() is not None, reason=f"bubblewrap cannot run here: {unavailable_reason()}")
+def test_under_isolate_the_worker_writes_in_the_basetemp_and_nowhere_beside_it(tmp_path):
+    # With --basetemp=.bt the folder beside it is the checkout itself: the worker must not write there.
+    basetemp, beside = tmp_path / "bt", tmp_path / "beside.txt"
+    code = (f"for _path in ({str(beside)!r}, {str(basetemp / 'inside.txt')!r}):\n"
+            "    try:\n        open(_path, 'w').write('x')\n    except OSError:\n        pass\n")
+    score, output, _ = run_suite("step00", "--student-root", str(hostile_root(tmp_path, code)), "--isolate",
+                                 "--basetemp", str(basetemp))
+    assert score["points"] == score["max_points"], output
+    assert not beside.exists(), "the sandbox wrote beside the tests' scratch folder"
+    assert (basetemp / "inside.txt").exists(), "the tests' scratch folder is not writable in the sandbox"
 
 
 def test_sys_exit_is_a_clean_failure(tmp_path):
