@@ -462,8 +462,8 @@ def run_preset(preset: str, minutes: float, text: str, train_ids, val_ids, out: 
         trainer.get_batch(train_ids, config.batch_size, config.block_size, generator=batches)
     trainer.save_checkpoint(out / preset / "checkpoint.pt", {
         "format": trainer.CHECKPOINT_FORMAT, "step": done, "model": model.state_dict(),
-        # The run's length is the steps it made, not the bound the clock kept it from reaching.
         "optimizer": optimizers[-1].state_dict(),
+        # The run's length is the steps it made, not the bound the clock kept it from reaching.
         "train_config": dataclasses.asdict(dataclasses.replace(config, steps=done)),
         "rng": {"torch": torch.get_rng_state(), "cuda": [], "batches": batches.get_state()},
         "extra": {"model": {"kind": "transformer", "settings": runs.model_settings(settings)}, "data": "shakespeare",

@@ -60,8 +60,12 @@ class GradingState:
         return sorted({r.step for r in self.records.values()})
 
     def fault(self) -> str | None:
-        """Why the grading machinery failed in this run, if it did: then no score is given."""
-        return next((r.grader_fault for r in self.records.values() if r.grader_fault), None)
+        """Why the grading machinery failed in this run, if it did: then no score is given.
+
+        The backend knows where the tests ran; under xdist the controller learns it from the records.
+        """
+        return getattr(self.backend, "fault", None) or next(
+            (r.grader_fault for r in self.records.values() if r.grader_fault), None)
 
     def unfinished_foundations(self, record: TestRecord) -> list[tuple[str, str]]:
         """(function, test) for each function ``record`` builds on whose own test failed."""
@@ -598,7 +602,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     # before its final "N passed" line.
     result = yield
     state = config.stash[STATE]
-    fault = state.fault() or getattr(state.backend, "fault", None)
+    fault = state.fault()
     if state.records and not _is_xdist_worker(config) and fault:
         terminalreporter.write_sep("-", "grade")
         terminalreporter.write_line(fault, bold=True)
@@ -617,7 +621,7 @@ def pytest_sessionfinish(session, exitstatus):
     path = session.config.getoption("score_json", None)
     if state is None or _is_xdist_worker(session.config):
         return
-    if state.fault() or getattr(state.backend, "fault", None):
+    if state.fault():
         # A wrong score would be worse than none: the run fails as pytest's internal errors do,
         # and a batch grades the student again (grader/batch.py). No score file of an earlier run stays.
         session.exitstatus = pytest.ExitCode.INTERNAL_ERROR

@@ -369,7 +369,7 @@ class Sandbox:
     def _ensure_ready(self) -> None:
         if self.fault:
             raise GraderFault(self.fault)
-        if self.process is not None and self.ready:
+        if self.ready:  # stop() and start() clear it: a ready worker is a running one
             return
         for attempt in (1, 2):
             try:
